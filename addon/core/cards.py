@@ -1,0 +1,363 @@
+"""Marked blocks -> CardSpecs: what each Anki note should say, where it goes, how it is tagged.
+
+Marking rules (DESIGN.md): a block carrying a card tag (``#card``, ``#[[card]]``, ``[[card]]``;
+configurable) is a card and the tag is hidden from what is shown. Front is the block, back its
+children (attribute children left out). Cloze syntax makes a cloze note. ``#reversed`` or
+``direction:: <->`` adds the reverse card. ``#no-card`` or ``disable-anki-sync:: true`` on the
+block, an ancestor or the page excludes it. A ``Tags::`` attribute is page metadata, never a
+card, even when it lists a card tag.
+
+Guarantees: collecting cards never renders. Each CardSpec carries a ``source_hash`` over every
+input its fields depend on, so sync can skip unchanged blocks; ``fields`` renders on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from .config import CardOptions
+from .model import Block, Graph, Page, attribute_key, parse_attribute
+from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
+
+# Bump when rendering or card building changes output, so every note is re-rendered once.
+RENDER_VERSION = "1"
+
+Kind = Literal["basic", "cloze"]
+REVERSE_TAG = "reversed"
+EXCLUDE_TAG = "no-card"
+_SEPARATOR = '<span class="rb-sep"> › </span>'
+CONTROL_ATTRIBUTES = frozenset({"deck", "anki_tag", "disable_anki_sync", "direction"})
+
+BASIC_FIELDS = ("Front", "Back", "Context", "Source", "Add Reverse")
+CLOZE_FIELDS = ("Text", "Back Extra", "Context", "Source")
+
+# Code, math and {{widgets}} are opaque to cloze shorthand; same-length masks keep positions.
+_OPAQUE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\{\{(?!c\d+::|cloze[\s:])(?:.*?)\}\}", re.S)
+_EXPLICIT_CLOZE = re.compile(r"\{\{c(\d+)::")
+_LOGSEQ_CLOZE = re.compile(r"\{\{cloze[\s:]\s*(.+?)\}\}", re.S)
+_NUMBERED_SHORT = re.compile(r"(?<!\{)\{c(\d+):(?!:)([^{}]+)\}(?!\})")
+_BARE_SHORT = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
+_HIGHLIGHT = re.compile(r"\^\^(.+?)\^\^|==(.+?)==")
+_TAG_TOKEN = re.compile(r"#\[\[(.+?)\]\](?!\])|\[\[(.+?)\]\](?!\])|(?<![\w#])#([\w\-/]+)")
+
+
+@dataclass(eq=False)
+class CardSpec:
+    """One card block, as the Anki note it should become."""
+
+    key: str
+    uid: str
+    kind: Kind
+    reversed: bool
+    deck: str
+    tags: tuple[str, ...]
+    source_hash: str
+    location: str
+    block: Block = field(repr=False)
+    _render: Callable[[CardSpec], dict[str, str]] = field(repr=False)
+
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        """Field name -> HTML, for this spec's note type. Rendered once, on first use."""
+        return self._render(self)
+
+
+def key_for(graph: Graph, uid: str) -> str:
+    return f"{graph.source}:{graph.name}:{uid}"
+
+
+def collect(graph: Graph, options: CardOptions, source_deck: str = "") -> list[CardSpec]:
+    """Every card block of ``graph``, in page order, as a CardSpec (not yet rendered)."""
+    builder = _Builder(graph, options, source_deck)
+    specs: list[CardSpec] = []
+    for page in graph.pages.values():
+        specs.extend(builder.page_cards(page))
+    return specs
+
+
+class _Builder:
+    def __init__(self, graph: Graph, options: CardOptions, source_deck: str) -> None:
+        self.graph = graph
+        self.options = options
+        self.fallback_deck = source_deck or options.default_deck
+        self.card_tags = frozenset(t.lower() for t in options.card_tags)
+        self.renderer = Renderer(graph, hidden_tags=(*self.card_tags, REVERSE_TAG, EXCLUDE_TAG))
+        self.salt = f"{RENDER_VERSION}|{options.fingerprint()}|{graph.source}|{graph.name}"
+
+    # Walking ------------------------------------------------------------------------------
+
+    def page_cards(self, page: Page) -> Iterable[CardSpec]:
+        attrs = page.attributes()
+        if _is_true(attrs.get("disable_anki_sync")) or EXCLUDE_TAG in self._page_tags(page):
+            return
+        deck = _deck_value(attrs.get("deck")) or self.fallback_deck
+        tags = self._note_tags(page, attrs)
+        page_bits = (page.title, repr(sorted(attrs.values())))
+        stack: list[tuple[Block, str]] = [(b, deck) for b in reversed(page.children)]
+        while stack:
+            block, inherited_deck = stack.pop()
+            own = _child_attributes(block)
+            if _is_true(own.get("disable_anki_sync")) or EXCLUDE_TAG in self._tags_in(block):
+                continue
+            deck_here = _deck_value(own.get("deck")) or inherited_deck
+            if self._is_card(block):
+                yield self._spec(block, own, deck_here, tags, page_bits)
+            stack.extend((child, deck_here) for child in reversed(block.children))
+
+    def _is_card(self, block: Block) -> bool:
+        attr = block.attribute
+        if attr is not None and attribute_key(attr[0]) == "tags":
+            return False
+        return bool(self.card_tags & self._tags_in(block))
+
+    def _tags_in(self, block: Block) -> set[str]:
+        if "#" not in block.string and "[[" not in block.string:
+            return set()
+        return {t.lower() for t in tag_names(_mask_opaque(block.string, code_only=True))}
+
+    def _page_tags(self, page: Page) -> set[str]:
+        found: set[str] = set()
+        tags_attr = page.attributes().get("tags")
+        if tags_attr:
+            found.update(t.lower() for t in tag_names(tags_attr[1]))
+        for block in page.children:
+            if _only_tags(block.string):
+                found.update(t.lower() for t in tag_names(block.string))
+        return found
+
+    def _note_tags(self, page: Page, attrs: dict[str, tuple[str, str]]) -> tuple[str, ...]:
+        tags: list[str] = []
+        anki_tag = attrs.get("anki_tag")
+        if anki_tag:
+            tags.extend(
+                _anki_tag(t) for t in (tag_names(anki_tag[1]) or anki_tag[1].split()) if t
+            )
+        roam_tags: list[str] = []
+        tags_attr = attrs.get("tags")
+        if tags_attr:
+            roam_tags.extend(tag_names(tags_attr[1]) or tags_attr[1].split(","))
+        for block in page.children:
+            if _only_tags(block.string):
+                roam_tags.extend(tag_names(block.string))
+        skip = self.card_tags | {REVERSE_TAG, EXCLUDE_TAG}
+        tags.extend(f"roam::{_anki_tag(t)}" for t in roam_tags if t.strip().lower() not in skip)
+        return tuple(dict.fromkeys(t for t in tags if t.strip("_:")))
+
+    # One card -----------------------------------------------------------------------------
+
+    def _spec(
+        self,
+        block: Block,
+        own: dict[str, tuple[str, str]],
+        deck: str,
+        tags: tuple[str, ...],
+        page_bits: tuple[str, str],
+    ) -> CardSpec:
+        text = cloze_text(block.string, self.options.highlight_cloze)
+        kind: Kind = "cloze" if text is not None else "basic"
+        direction = own.get("direction")
+        is_reversed = kind == "basic" and (
+            REVERSE_TAG in self._tags_in(block) or bool(direction and "<->" in direction[1])
+        )
+        ancestors = block.ancestors()
+        location = _digest(page_bits[0], *(a.uid for a in ancestors))
+        inputs = [
+            self.salt, kind, str(is_reversed), deck, "\x1e".join(tags), *page_bits,
+            block.string, str(block.heading),
+            *(a.string for a in ancestors),
+            *(f"{_depth(d, block)}\x1e{d.string}" for d in block.descendants()),
+        ]
+        inputs.extend(self._referenced_strings(inputs[5:]))
+        return CardSpec(
+            key=key_for(self.graph, block.uid),
+            uid=block.uid,
+            kind=kind,
+            reversed=is_reversed,
+            deck=deck,
+            tags=tags,
+            source_hash=_digest(*inputs),
+            location=location,
+            block=block,
+            _render=self._render,
+        )
+
+    def _referenced_strings(self, texts: list[str]) -> list[str]:
+        """Texts of blocks reached through ((refs)), since they show on the card."""
+        seen: set[str] = set()
+        found: list[str] = []
+        frontier = texts
+        for _ in range(REF_DEPTH_LIMIT):
+            next_frontier: list[str] = []
+            for text in frontier:
+                if "((" not in text:
+                    continue
+                for uid in REF.findall(text):
+                    if uid in seen:
+                        continue
+                    seen.add(uid)
+                    target = self.graph.blocks.get(uid)
+                    found.append(f"{uid}\x1e{target.string if target else ''}")
+                    if target is not None:
+                        next_frontier.append(target.string)
+            if not next_frontier:
+                break
+            frontier = next_frontier
+        return found
+
+    # Rendering (lazy) ---------------------------------------------------------------------
+
+    def _render(self, spec: CardSpec) -> dict[str, str]:
+        block, r = spec.block, self.renderer
+        back = self._children_html(block)
+        context = self._context_html(block)
+        source = (
+            f'<a class="rb-open" href="{html.escape(self.graph.link(block.uid))}">'
+            f"Open in {self.graph.app_name}</a>"
+        )
+        if spec.kind == "cloze":
+            text = cloze_text(block.string, self.options.highlight_cloze) or block.string
+            return {"Text": r.inline(text), "Back Extra": back, "Context": context,
+                    "Source": source}
+        return {"Front": r.block(block), "Back": back, "Context": context, "Source": source,
+                "Add Reverse": "y" if spec.reversed else ""}
+
+    def _children_html(self, block: Block) -> str:
+        items = [
+            f"<li>{self.renderer.block(c)}{self._children_html(c)}</li>"
+            for c in block.children
+            if c.attribute is None and c.string.strip()
+        ]
+        return f'<ul class="rb-children">{"".join(items)}</ul>' if items else ""
+
+    def _context_html(self, block: Block) -> str:
+        page = block.page
+        title = html.escape(page_title_text(page.title))
+        crumbs = [f'<span class="rb-crumb rb-page-title">{title}</span>']
+        crumbs.extend(
+            f'<span class="rb-crumb">{self.renderer.crumb(a)}</span>' for a in block.ancestors()
+        )
+        parts = [f'<div class="rb-crumbs">{_SEPARATOR.join(crumbs)}</div>']
+        attrs = [
+            f'<span class="rb-attr"><span class="rb-attr-key">{html.escape(key)}</span> '
+            f'<span class="rb-attr-value">{self.renderer.inline(value)}</span></span>'
+            for norm, (key, value) in page.attributes().items()
+            if norm not in CONTROL_ATTRIBUTES and value
+        ]
+        if attrs:
+            parts.append(f'<div class="rb-attrs">{"".join(attrs)}</div>')
+        return f'<div class="rb-context">{"".join(parts)}</div>'
+
+
+# Cloze syntax -----------------------------------------------------------------------------
+
+
+def cloze_text(text: str, highlight: bool = False) -> str | None:
+    """``text`` with every cloze syntax rewritten as Anki's ``{{cN::…}}``, or None if the
+    block has no cloze. Explicit numbers are kept; the others take the lowest free numbers in
+    order. Shorthand inside code, math or ``{{widgets}}`` is left alone."""
+    masked = _mask_opaque(text)
+    used = {int(n) for n in _EXPLICIT_CLOZE.findall(masked)}
+    spans: list[tuple[int, int, int | None, str]] = []  # start, end, number, content
+    for m in _LOGSEQ_CLOZE.finditer(masked):
+        spans.append((m.start(), m.end(), None, text[m.start(1) : m.end(1)]))
+    shorthand = _mask_spans(masked, spans)
+    for m in _NUMBERED_SHORT.finditer(shorthand):
+        number = int(m.group(1))
+        used.add(number)
+        spans.append((m.start(), m.end(), number, text[m.start(2) : m.end(2)]))
+    shorthand = _mask_spans(shorthand, spans)
+    for m in _BARE_SHORT.finditer(shorthand):
+        spans.append((m.start(), m.end(), None, text[m.start(1) : m.end(1)]))
+    if highlight:
+        shorthand = _mask_spans(shorthand, spans)
+        for m in _HIGHLIGHT.finditer(shorthand):
+            group = 1 if m.group(1) is not None else 2
+            spans.append((m.start(), m.end(), None, text[m.start(group) : m.end(group)]))
+    if not spans and not used:
+        return None
+    spans.sort()
+    pieces: list[str] = []
+    cursor, next_free = 0, 1
+    for start, end, number, content in spans:
+        if number is None:
+            while next_free in used:
+                next_free += 1
+            number = next_free
+            used.add(number)
+        pieces.append(text[cursor:start])
+        pieces.append(f"{{{{c{number}::{content}}}}}")
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _mask_opaque(text: str, code_only: bool = False) -> str:
+    if "`" not in text and "$$" not in text and (code_only or "{{" not in text):
+        return text
+    pattern = re.compile(r"```.*?```|`[^`]*`", re.S) if code_only else _OPAQUE
+    return pattern.sub(lambda m: "\x00" * len(m.group(0)), text)
+
+
+def _mask_spans(text: str, spans: list[tuple[int, int, int | None, str]]) -> str:
+    chars = list(text)
+    for start, end, _, _ in spans:
+        chars[start:end] = "\x00" * (end - start)
+    return "".join(chars)
+
+
+# Small helpers ----------------------------------------------------------------------------
+
+
+def tag_names(text: str) -> list[str]:
+    """Page names referenced as ``#tag``, ``#[[tag]]`` or ``[[tag]]`` in ``text``."""
+    names = []
+    for m in _TAG_TOKEN.finditer(text):
+        name = m.group(1) or m.group(2) or m.group(3)
+        names.append(page_title_text(name).strip())
+    return [n for n in names if n]
+
+
+def _only_tags(text: str) -> bool:
+    return bool(text.strip()) and not _TAG_TOKEN.sub("", text).strip(" ,")
+
+
+def _child_attributes(block: Block) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for child in block.children:
+        attr = parse_attribute(child.string) if "::" in child.string else None
+        if attr is not None:
+            found.setdefault(attribute_key(attr[0]), attr)
+    return found
+
+
+def _deck_value(attr: tuple[str, str] | None) -> str:
+    if not attr:
+        return ""
+    return page_title_text(attr[1]).strip().strip("#").strip()
+
+
+def _is_true(attr: tuple[str, str] | None) -> bool:
+    return bool(attr) and attr[1].strip().lower() in ("true", "yes", "1")
+
+
+def _anki_tag(name: str) -> str:
+    """Anki tags cannot hold spaces; Roam page names can."""
+    return re.sub(r"\s+", "_", page_title_text(name).strip().lstrip("#"))
+
+
+def _depth(node: Block, top: Block) -> int:
+    depth, parent = 0, node.parent
+    while parent is not None and parent is not top:
+        depth += 1
+        parent = parent.parent
+    return depth
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=10).hexdigest()

@@ -1,0 +1,132 @@
+"""The one normalized shape every reader produces: a Graph of Pages and Blocks.
+
+Readers build a Graph and nothing else; everything downstream (cards, rendering, sync) reads
+only this module's types. A Graph guarantees:
+- every block is reachable by uid (``graph.blocks``) and every page by title (``graph.pages``);
+- children keep their source order;
+- each block knows its page and parent, so the ancestor chain is a walk, not a search.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+SOURCE_KINDS = ("roam", "logseq", "obsidian", "markdown")
+
+# A key is short and plain: "{{c1::x}}" and "see http://x" must not read as attributes.
+_ATTRIBUTE = re.compile(r"^\s*([^:`{}()\n]{1,60}?)::(?!:)\s?(.*)\Z", re.DOTALL)
+
+
+class SourceError(Exception):
+    """Bad input: the file cannot be read as the format it claims. Nothing was written."""
+
+    def __init__(self, path: object, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.message = message
+
+
+@dataclass(eq=False, slots=True)
+class Block:
+    uid: str
+    string: str
+    page: Page = field(repr=False)
+    parent: Block | None = field(default=None, repr=False)
+    children: list[Block] = field(default_factory=list, repr=False)
+    heading: int = 0
+
+    def ancestors(self) -> list[Block]:
+        """Parent blocks from the top of the page down to this block's parent."""
+        chain: list[Block] = []
+        node = self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        chain.reverse()
+        return chain
+
+    def descendants(self) -> Iterator[Block]:
+        for child in self.children:
+            yield child
+            yield from child.descendants()
+
+    @property
+    def attribute(self) -> tuple[str, str] | None:
+        """``(key, value)`` when the block is a ``Key:: value`` attribute, else None."""
+        return parse_attribute(self.string)
+
+
+@dataclass(eq=False, slots=True)
+class Page:
+    title: str
+    uid: str = ""
+    children: list[Block] = field(default_factory=list, repr=False)
+
+    def attributes(self) -> dict[str, tuple[str, str]]:
+        """Page attributes: top-level ``Key:: value`` blocks, by normalized key.
+
+        Values map to ``(key as written, raw value)``; the first occurrence of a key wins.
+        """
+        found: dict[str, tuple[str, str]] = {}
+        for block in self.children:
+            attr = block.attribute
+            if attr is not None:
+                found.setdefault(attribute_key(attr[0]), attr)
+        return found
+
+
+@dataclass(eq=False)
+class Graph:
+    """Pages and blocks of one notes graph, from one source.
+
+    ``source`` is one of SOURCE_KINDS and ``name`` the graph's name; together they prefix every
+    card key (``roam:my-graph:<uid>``).
+    """
+
+    source: str
+    name: str
+    pages: dict[str, Page] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)
+
+    def add_page(self, page: Page) -> Page:
+        self.pages[page.title] = page
+        return page
+
+    def add_block(self, block: Block) -> Block:
+        self.blocks[block.uid] = block
+        return block
+
+    def all_blocks(self) -> Iterator[Block]:
+        for page in self.pages.values():
+            for top in page.children:
+                yield top
+                yield from top.descendants()
+
+    def link(self, uid: str) -> str:
+        """A URL that opens the block (or page) in the app it came from."""
+        if self.source == "roam":
+            return f"https://roamresearch.com/#/app/{self.name}/page/{uid}"
+        return ""
+
+    @property
+    def app_name(self) -> str:
+        return {"roam": "Roam", "logseq": "Logseq", "obsidian": "Obsidian"}.get(
+            self.source, "notes"
+        )
+
+
+def attribute_key(name: str) -> str:
+    """Normalize an attribute name: case-insensitive, with space, '-' and '_' alike."""
+    return re.sub(r"[\s_-]+", "_", name.strip().strip("[]#").strip().lower())
+
+
+def parse_attribute(text: str) -> tuple[str, str] | None:
+    match = _ATTRIBUTE.match(text)
+    if match is None:
+        return None
+    key = match.group(1).strip()
+    if not key:
+        return None
+    return key.strip("[]"), match.group(2).strip()

@@ -1,0 +1,173 @@
+"""The note types Roam Bridge owns, created and upgraded idempotently.
+
+We recognise our note types by a marker key stored in the note type itself (it syncs with
+the collection), never by name: a user may rename them, and a user's own type that happens to
+share the name is never touched. Templates and styling are upgraded only while they are still
+exactly what we last wrote; a template the user edited is left alone and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from anki.collection import Collection
+from anki.models import NotetypeDict
+
+from .cards import BASIC_FIELDS, CLOZE_FIELDS, Kind
+
+MARKER = "roamBridge"
+VERSION = 1
+SOURCE_ID = "SourceID"
+NAMES: dict[Kind, str] = {"basic": "Roam Bridge Basic", "cloze": "Roam Bridge Cloze"}
+FIELDS: dict[Kind, tuple[str, ...]] = {
+    "basic": (*BASIC_FIELDS, SOURCE_ID),
+    "cloze": (*CLOZE_FIELDS, SOURCE_ID),
+}
+
+_FOOTER = """
+<div class="rb-footer">{{Context}}<div class="rb-source">{{Source}}</div></div>"""
+_VERSION_COMMENT = f"<!-- roam-bridge template v{VERSION} -->"
+
+TEMPLATES: dict[Kind, list[tuple[str, str, str]]] = {
+    "basic": [
+        ("Card 1", "{{Front}}", "{{FrontSide}}\n\n<hr id=answer>\n\n{{Back}}" + _FOOTER),
+        (
+            "Reverse",
+            "{{#Add Reverse}}{{Back}}{{/Add Reverse}}",
+            "{{FrontSide}}\n\n<hr id=answer>\n\n{{Front}}" + _FOOTER,
+        ),
+    ],
+    "cloze": [
+        ("Cloze", "{{cloze:Text}}", "{{cloze:Text}}\n\n<div class=\"rb-extra\">{{Back Extra}}</div>"
+         + _FOOTER),
+    ],
+}
+
+CSS = """\
+.card { font-family: -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 20px;
+  text-align: left; line-height: 1.45; color: #1f2328; background: #fff; }
+.nightMode.card, .night_mode .card { color: #e6edf3; background: #1e1e1e; }
+.cloze { font-weight: bold; color: #0969da; }
+.nightMode .cloze { color: #58a6ff; }
+ul.rb-children { margin: .4em 0; padding-left: 1.2em; }
+.rb-page, .rb-tag { color: #0969da; }
+.rb-tag { font-size: .9em; opacity: .8; }
+.nightMode .rb-page, .nightMode .rb-tag { color: #58a6ff; }
+.rb-ref { border-bottom: 1px dotted currentColor; }
+.rb-missing, .rb-widget { opacity: .6; font-style: italic; }
+mark { background: #fff3b0; color: inherit; }
+.nightMode mark { background: #6b5a00; }
+code { font-size: .9em; padding: 0 .2em; border-radius: 3px; background: rgba(127,127,127,.15); }
+.rb-footer { margin-top: 1.6em; padding-top: .5em; border-top: 1px solid rgba(127,127,127,.25);
+  font-size: 13px; color: #656d76; }
+.nightMode .rb-footer { color: #9198a1; }
+.rb-crumbs { margin-bottom: .2em; }
+.rb-page-title { font-weight: 600; }
+.rb-attrs { display: flex; flex-wrap: wrap; gap: .2em 1em; }
+.rb-attr-key { font-weight: 600; }
+.rb-source a { color: inherit; }
+"""
+
+
+@dataclass(frozen=True)
+class NotetypeInfo:
+    """Where our note types are and which field holds the key."""
+
+    ids: dict[Kind, int]
+    source_id_index: dict[int, int]
+    kinds: dict[int, Kind]
+
+
+def find(col: Collection) -> dict[Kind, NotetypeDict]:
+    """Our note types that already exist, by kind. Reads only."""
+    found: dict[Kind, NotetypeDict] = {}
+    for entry in col.models.all_names_and_ids():
+        nt = col.models.get(entry.id)  # type: ignore[arg-type]
+        marker = nt.get(MARKER) if nt else None
+        if isinstance(marker, dict) and marker.get("kind") in NAMES:
+            found.setdefault(marker["kind"], nt)
+    return found
+
+
+def info(notetypes: dict[Kind, NotetypeDict]) -> NotetypeInfo:
+    ids = {kind: nt["id"] for kind, nt in notetypes.items()}
+    index = {nt["id"]: _field_names(nt).index(SOURCE_ID) for nt in notetypes.values()}
+    return NotetypeInfo(ids, index, {nid: kind for kind, nid in ids.items()})
+
+
+def outdated(existing: dict[Kind, NotetypeDict]) -> bool:
+    """True when ``ensure`` would write: a type is missing, or ours and out of date."""
+    return any(
+        kind not in existing or existing[kind][MARKER].get("version") != VERSION
+        for kind in NAMES
+    )
+
+
+def ensure(col: Collection) -> tuple[dict[Kind, NotetypeDict], list[str]]:
+    """Create missing note types and upgrade ours; returns them and any warnings."""
+    existing = find(col)
+    warnings: list[str] = []
+    for kind in NAMES:
+        nt = existing.get(kind)
+        if nt is None:
+            existing[kind] = _create(col, kind)
+        elif nt[MARKER].get("version") != VERSION:
+            warnings.extend(_upgrade(col, kind, nt))
+            existing[kind] = col.models.get(nt["id"])  # type: ignore[assignment]
+    return existing, warnings
+
+
+def _create(col: Collection, kind: Kind) -> NotetypeDict:
+    mm = col.models
+    name = NAMES[kind]
+    if mm.by_name(name) is not None:  # a user's own type has our name: keep clear of it
+        name = f"{name} ({MARKER})"
+    nt = mm.new(name)
+    if kind == "cloze":
+        nt["type"] = 1  # MODEL_CLOZE
+    for field_name in FIELDS[kind]:
+        mm.add_field(nt, mm.new_field(field_name))
+    for template_name, front, back in TEMPLATES[kind]:
+        template = mm.new_template(template_name)
+        template["qfmt"], template["afmt"] = front, _VERSION_COMMENT + "\n" + back
+        mm.add_template(nt, template)
+    nt["css"] = CSS
+    nt[MARKER] = _marker(kind, nt)
+    mm.add_dict(nt)
+    return mm.by_name(name)  # type: ignore[return-value]
+
+
+def _upgrade(col: Collection, kind: Kind, nt: NotetypeDict) -> list[str]:
+    mm = col.models
+    warnings: list[str] = []
+    names = _field_names(nt)
+    for position, field_name in enumerate(FIELDS[kind]):
+        if field_name not in names:
+            mm.add_field(nt, mm.new_field(field_name))
+            mm.reposition_field(nt, nt["flds"][-1], position)
+    if _look_hash(nt) == nt[MARKER].get("look"):
+        for template, (_, front, back) in zip(nt["tmpls"], TEMPLATES[kind], strict=False):
+            template["qfmt"], template["afmt"] = front, _VERSION_COMMENT + "\n" + back
+        nt["css"] = CSS
+    else:
+        warnings.append(
+            f"note type {nt['name']!r}: templates were edited, so they were not upgraded"
+        )
+    nt[MARKER] = _marker(kind, nt)
+    mm.update_dict(nt)
+    return warnings
+
+
+def _marker(kind: Kind, nt: NotetypeDict) -> dict[str, Any]:
+    return {"kind": kind, "version": VERSION, "look": _look_hash(nt)}
+
+
+def _look_hash(nt: NotetypeDict) -> str:
+    parts = [nt.get("css", "")] + [t["qfmt"] + "\x1f" + t["afmt"] for t in nt["tmpls"]]
+    return hashlib.sha1("\x1e".join(parts).encode()).hexdigest()[:16]
+
+
+def _field_names(nt: NotetypeDict) -> list[str]:
+    return [f["name"] for f in nt["flds"]]

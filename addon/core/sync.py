@@ -1,0 +1,560 @@
+"""Plan (diff CardSpecs against the collection) and apply (batched, one undo step).
+
+``plan`` only reads: it returns a SyncPlan that can be printed, tested and dry-run.
+``apply`` writes the plan in a fixed number of batched calls inside one custom undo entry
+("Roam Bridge sync") and returns a Report.
+
+Guarantees:
+- identity is the ``SourceID`` field; the GUID is derived from the key alone;
+- note ids, card ids and scheduling survive edits, moves and kind changes (the note type is
+  changed in place, never delete + re-add);
+- tags the bridge did not add are never removed;
+- a block that vanishes is suspended and tagged ``roam::orphaned`` (by default), and restored
+  when it comes back; a run that would newly orphan more than half of a source's notes is
+  refused unless forced;
+- a run with nothing to do writes nothing.
+
+What the bridge remembers about a note (source hash, tags and deck it set, location, cards it
+suspended) lives in the note itself, in a hidden element of the ``Source`` field: it syncs and
+undoes with the note, and if it is lost the next run simply re-renders and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from anki.collection import AddNoteRequest, Collection
+from anki.utils import base91, ids2str
+
+from . import notetypes
+from .cards import CardSpec, Kind, collect
+from .config import SyncOptions
+from .model import Graph
+
+UNDO_NAME = "Roam Bridge sync"
+ORPHAN_TAG = "roam::orphaned"
+BRIDGE_TAG_PREFIX = "roam::"
+
+_STATE = re.compile(r'<span class="rb-state" hidden data-rb="([^"]*)"></span>')
+
+
+class MassOrphanRefused(Exception):
+    """The run would orphan more than half of a source's notes; nothing was written."""
+
+
+# What the bridge remembers per note -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoteState:
+    source_hash: str = ""
+    tags: tuple[str, ...] = ()
+    deck: str = ""
+    location: str = ""
+    suspended: tuple[int, ...] = ()
+
+    def to_html(self) -> str:
+        data = json.dumps(
+            {"h": self.source_hash, "t": self.tags, "d": self.deck, "l": self.location,
+             "s": self.suspended},
+            separators=(",", ":"), ensure_ascii=False,
+        )
+        return f'<span class="rb-state" hidden data-rb="{html.escape(data)}"></span>'
+
+    @staticmethod
+    def from_field(source_field: str) -> NoteState | None:
+        match = _STATE.search(source_field)
+        if match is None:
+            return None
+        try:
+            data = json.loads(html.unescape(match.group(1)))
+            return NoteState(
+                source_hash=str(data["h"]),
+                tags=tuple(str(t) for t in data.get("t", ())),
+                deck=str(data.get("d", "")),
+                location=str(data.get("l", "")),
+                suspended=tuple(int(c) for c in data.get("s", ())),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def strip_state(source_field: str) -> str:
+    return _STATE.sub("", source_field)
+
+
+def guid_for(key: str) -> str:
+    """A GUID derived from the key alone, so every collection gives a block the same GUID."""
+    return base91(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
+
+
+# The plan ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ExistingNote:
+    id: int
+    guid: str
+    kind: Kind
+    key: str
+    tags: list[str]
+    fields: dict[str, str]
+    state: NoteState | None
+
+    @property
+    def orphaned(self) -> bool:
+        return _has_tag(self.tags, ORPHAN_TAG)
+
+
+@dataclass
+class Update:
+    """One existing note and what changes on it. ``None`` means "leave as is"."""
+
+    note: ExistingNote
+    state: NoteState
+    fields: dict[str, str] | None = None
+    tags: list[str] | None = None
+    deck: str | None = None
+    new_kind: Kind | None = None
+    moved: bool = False
+    restored: bool = False
+    suspend: tuple[int, ...] = ()
+    unsuspend: tuple[int, ...] = ()
+
+    @property
+    def visible(self) -> bool:
+        """True when the note really changes (as opposed to only its remembered state)."""
+        return bool(
+            self.fields is not None or self.tags is not None or self.deck is not None
+            or self.new_kind or self.restored or self.suspend or self.unsuspend
+        )
+
+
+@dataclass
+class SyncPlan:
+    prefix: str
+    options: SyncOptions
+    creates: list[CardSpec] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    orphans: list[Update] = field(default_factory=list)
+    deletes: list[ExistingNote] = field(default_factory=list)
+    unchanged: int = 0
+    managed_before: int = 0
+    refused: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.creates or self.updates or self.orphans or self.deletes)
+
+    @property
+    def kind_changes(self) -> int:
+        return sum(1 for u in self.updates if u.new_kind)
+
+    def report(self) -> Report:
+        visible = [u for u in self.updates if u.visible]
+        return Report(
+            created=len(self.creates),
+            updated=len(visible),
+            unchanged=self.unchanged + len(self.updates) - len(visible),
+            orphaned=len(self.orphans),
+            moved=sum(1 for u in visible if u.moved),
+            deleted=len(self.deletes),
+            kind_changes=self.kind_changes,
+            refused=self.refused,
+            warnings=list(self.warnings),
+            updated_ids=[u.note.id for u in visible],
+            orphaned_ids=[u.note.id for u in self.orphans],
+        )
+
+
+@dataclass
+class Report:
+    """What a run did (or, for a dry run or a refused run, would do). Counts are notes."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    orphaned: int = 0
+    moved: int = 0
+    deleted: int = 0
+    kind_changes: int = 0
+    refused: bool = False
+    dry_run: bool = False
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+    updated_ids: list[int] = field(default_factory=list)
+    orphaned_ids: list[int] = field(default_factory=list)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "orphaned": self.orphaned, "moved": self.moved, "errors": self.errors,
+            "deleted": self.deleted, "kind_changes": self.kind_changes,
+            "refused": self.refused, "dry_run": self.dry_run, "warnings": self.warnings,
+        }
+
+
+def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> SyncPlan:
+    """Diff the graph's card blocks against the collection. Reads only."""
+    options = options or SyncOptions()
+    prefix = f"{graph.source}:{graph.name}:"
+    result = SyncPlan(prefix=prefix, options=options)
+    specs = _unique(collect(graph, options.cards, options.deck), result.warnings)
+    types = notetypes.find(col)
+    existing = _existing_notes(col, types, prefix, result.warnings)
+    result.managed_before = len(existing)
+    decks = _DeckNames(col)
+
+    wanted: set[str] = set()
+    for spec in specs:
+        wanted.add(spec.key)
+        note = existing.get(spec.key)
+        if note is None:
+            if _has_content(spec, result.warnings):
+                result.creates.append(spec)
+            continue
+        if _still_current(note, spec):
+            result.unchanged += 1
+            continue
+        if note.kind != spec.kind and not options.allow_kind_change:
+            result.warnings.append(
+                f"{spec.key}: changing between basic and cloze needs a full AnkiWeb sync; "
+                "deferred to the next manual sync"
+            )
+            result.unchanged += 1
+            continue
+        if not _has_content(spec, result.warnings):
+            result.unchanged += 1
+            continue
+        result.updates.append(_update_for(note, spec))
+
+    for key, note in existing.items():
+        if key in wanted:
+            continue
+        if note.orphaned:
+            result.unchanged += 1
+        elif options.on_removed == "delete":
+            result.deletes.append(note)
+        else:
+            result.orphans.append(_orphan_update(note))
+
+    _attach_card_changes(col, result, decks)
+    gone = len(result.orphans) + len(result.deletes)
+    if gone * 2 > result.managed_before and gone and not options.force:
+        result.refused = True
+        result.warnings.append(
+            f"refused: this run would remove {gone} of {result.managed_before} notes from "
+            f"{prefix.rstrip(':')}; check the source, or force the run"
+        )
+    return result
+
+
+def apply(sync_plan: SyncPlan, col: Collection) -> Report:
+    """Write the plan in batched calls inside one undo entry; returns what was done."""
+    if sync_plan.refused:
+        raise MassOrphanRefused("; ".join(w for w in sync_plan.warnings if w.startswith("refused")))
+    report = sync_plan.report()
+    if not sync_plan.has_changes:
+        return report
+    undo_entry = col.add_custom_undo_entry(UNDO_NAME)
+    types, warnings = notetypes.ensure(col)
+    report.warnings.extend(warnings)
+    decks = _DeckIds(col)
+
+    _change_kinds(col, types, sync_plan.updates)
+    report.created_ids = _add_notes(col, types, sync_plan.creates, decks)
+    _update_notes(col, [*sync_plan.updates, *sync_plan.orphans])
+    _move_decks(col, sync_plan.updates, decks)
+    _set_suspended(col, [*sync_plan.updates, *sync_plan.orphans])
+    if sync_plan.deletes:
+        col.remove_notes([n.id for n in sync_plan.deletes])
+    col.merge_undo_entries(undo_entry)
+    return report
+
+
+# Reading the collection -------------------------------------------------------------------
+
+
+def _existing_notes(
+    col: Collection,
+    types: dict[Kind, Any],
+    prefix: str,
+    warnings: list[str],
+) -> dict[str, ExistingNote]:
+    if not types:
+        return {}
+    kinds = {nt["id"]: kind for kind, nt in types.items()}
+    names = {nt["id"]: [f["name"] for f in nt["flds"]] for nt in types.values()}
+    found: dict[str, ExistingNote] = {}
+    rows = col.db.all(
+        f"select id, guid, mid, tags, flds from notes where mid in {ids2str(kinds)} order by id"
+    )
+    for nid, guid, mid, tags, flds in rows:
+        values = dict(zip(names[mid], flds.split("\x1f"), strict=False))
+        key = values.get(notetypes.SOURCE_ID, "").strip()
+        if not key.startswith(prefix):
+            continue
+        if key in found:
+            warnings.append(f"{key}: more than one note has this key; only one is synced")
+            # Keep the note whose GUID is the key's own: that is the one other devices have.
+            if found[key].guid == guid_for(key) or guid != guid_for(key):
+                continue
+        found[key] = ExistingNote(
+            id=nid, guid=guid, kind=kinds[mid], key=key, tags=tags.split(),
+            fields=values, state=NoteState.from_field(values.get("Source", "")),
+        )
+    return found
+
+
+def _unique(specs: list[CardSpec], warnings: list[str]) -> list[CardSpec]:
+    seen: set[str] = set()
+    unique = []
+    for spec in specs:
+        if spec.key in seen:
+            warnings.append(f"{spec.key}: the same block id appears twice; the first is used")
+            continue
+        seen.add(spec.key)
+        unique.append(spec)
+    return unique
+
+
+def _still_current(note: ExistingNote, spec: CardSpec) -> bool:
+    state = note.state
+    return (
+        state is not None
+        and state.source_hash == spec.source_hash
+        and note.kind == spec.kind
+        and not note.orphaned
+    )
+
+
+def _has_content(spec: CardSpec, warnings: list[str]) -> bool:
+    main = spec.fields["Text" if spec.kind == "cloze" else "Front"]
+    if main.strip():
+        return True
+    warnings.append(f"{spec.key}: the block has no text besides its card tag; skipped")
+    return False
+
+
+# Deciding what changes --------------------------------------------------------------------
+
+
+def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
+    state = note.state
+    fields = {name: value for name, value in spec.fields.items()}
+    current = {name: note.fields.get(name, "") for name in fields}
+    current["Source"] = strip_state(current.get("Source", ""))
+    ours_before = set(state.tags) if state else {
+        t.lower() for t in note.tags if t.lower().startswith(BRIDGE_TAG_PREFIX)
+    }
+    tags, ours = _merge_tags(note.tags, ours_before, spec.tags, drop=(ORPHAN_TAG,))
+    deck_before = state.deck if state else None
+    new_state = NoteState(
+        source_hash=spec.source_hash, tags=ours, deck=spec.deck, location=spec.location,
+    )
+    update = Update(note=note, state=new_state)
+    if note.kind != spec.kind or fields != current:
+        update.fields = fields
+    if tags != note.tags:
+        update.tags = tags
+    if note.kind != spec.kind:
+        update.new_kind = spec.kind
+    update.deck = spec.deck if deck_before is None or deck_before != spec.deck else None
+    update.moved = bool(state and state.location != spec.location)
+    if note.orphaned:
+        update.restored = True
+        update.unsuspend = state.suspended if state else ()
+    return update
+
+
+def _orphan_update(note: ExistingNote) -> Update:
+    state = note.state or NoteState()
+    ours = tuple(dict.fromkeys((*state.tags, ORPHAN_TAG)))
+    return Update(
+        note=note,
+        state=NoteState(state.source_hash, ours, state.deck, state.location),
+        tags=[*note.tags, ORPHAN_TAG],
+    )
+
+
+def _merge_tags(
+    current: Sequence[str], ours_before: Iterable[str], desired: Iterable[str],
+    drop: Iterable[str] = (),
+) -> tuple[list[str], tuple[str, ...]]:
+    """New tag list: the user's tags untouched, ours replaced by ``desired``.
+
+    A desired tag the user already had stays the user's: we never claim it, so we never remove
+    it later.
+    """
+    ours_lower = {t.lower() for t in ours_before} | {t.lower() for t in drop}
+    kept = [t for t in current if t.lower() not in ours_lower]
+    kept_lower = {t.lower() for t in kept}
+    ours = tuple(t for t in desired if t.lower() not in kept_lower)
+    return kept + list(ours), ours
+
+
+def _attach_card_changes(col: Collection, result: SyncPlan, decks: _DeckNames) -> None:
+    """Card-level facts (current deck, suspension), read in one query for the notes that
+    need them."""
+    suspending = result.options.on_removed == "suspend"
+    pending = [u for u in result.updates if u.deck is not None or u.restored]
+    pending += result.orphans if suspending else []
+    if not pending:
+        return
+    orphan_ids = {u.note.id for u in result.orphans}
+    cards: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    nids = ids2str(u.note.id for u in pending)
+    for cid, nid, did, queue in col.db.all(
+        f"select id, nid, did, queue from cards where nid in {nids}"
+    ):
+        cards[nid].append((cid, did, queue))
+    for update in pending:
+        note_cards = cards.get(update.note.id, [])
+        if suspending and update.note.id in orphan_ids:
+            # Remember only the cards we suspend, so a restore leaves the user's own alone.
+            update.suspend = tuple(cid for cid, _, queue in note_cards if queue != -1)
+            update.state = NoteState(
+                update.state.source_hash, update.state.tags, update.state.deck,
+                update.state.location, update.suspend,
+            )
+        if update.restored:
+            existing = {cid for cid, _, _ in note_cards}
+            update.unsuspend = tuple(c for c in update.unsuspend if c in existing)
+        # Without memory of the deck we set, only move cards that are elsewhere.
+        if (
+            update.deck is not None
+            and update.note.state is None
+            and all(decks.name(did) == update.deck for _, did, _ in note_cards)
+        ):
+            update.deck = None
+
+
+class _DeckNames:
+    """Deck id -> name lookups for planning, cached (reads only)."""
+
+    def __init__(self, col: Collection) -> None:
+        self.col = col
+        self._names: dict[int, str] = {}
+
+    def name(self, did: int) -> str:
+        if did not in self._names:
+            self._names[did] = self.col.decks.name_if_exists(did) or ""  # type: ignore[arg-type]
+        return self._names[did]
+
+
+class _DeckIds:
+    """Deck name -> id, creating decks on first use (apply only)."""
+
+    def __init__(self, col: Collection) -> None:
+        self.col = col
+        self._ids: dict[str, int] = {}
+
+    def id(self, name: str) -> int:
+        if name not in self._ids:
+            self._ids[name] = int(self.col.decks.id(name, create=True))  # type: ignore[arg-type]
+        return self._ids[name]
+
+
+# Writing ----------------------------------------------------------------------------------
+
+
+def _change_kinds(col: Collection, types: dict[Kind, Any], updates: list[Update]) -> None:
+    by_direction: dict[tuple[Kind, Kind], list[int]] = defaultdict(list)
+    for update in updates:
+        if update.new_kind:
+            by_direction[(update.note.kind, update.new_kind)].append(update.note.id)
+    for (old, new), nids in by_direction.items():
+        old_nt, new_nt = types[old], types[new]
+        request = col.models.change_notetype_info(
+            old_notetype_id=old_nt["id"], new_notetype_id=new_nt["id"]
+        ).input
+        request.note_ids.extend(nids)
+        old_names = [f["name"] for f in old_nt["flds"]]
+        mapping = _FIELD_MAP[(old, new)]
+        del request.new_fields[:]
+        request.new_fields.extend(
+            old_names.index(mapping[f["name"]]) if f["name"] in mapping else -1
+            for f in new_nt["flds"]
+        )
+        col.models.change_notetype_of_notes(request)
+
+
+# When the note type changes, each field's content follows its counterpart; the update that
+# follows rewrites the fields anyway, so the mapping matters only for what a user sees if the
+# run is interrupted in between.
+_FIELD_MAP: dict[tuple[Kind, Kind], dict[str, str]] = {
+    ("basic", "cloze"): {"Text": "Front", "Back Extra": "Back", "Context": "Context",
+                         "Source": "Source", "SourceID": "SourceID"},
+    ("cloze", "basic"): {"Front": "Text", "Back": "Back Extra", "Context": "Context",
+                         "Source": "Source", "SourceID": "SourceID"},
+}
+
+
+def _add_notes(
+    col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds
+) -> list[int]:
+    requests = []
+    for spec in specs:
+        note = col.new_note(types[spec.kind])
+        note.guid = guid_for(spec.key)
+        state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location)
+        _fill(note, spec.fields, spec.key, state)
+        note.tags = list(spec.tags)
+        requests.append(AddNoteRequest(note, decks.id(spec.deck)))  # type: ignore[arg-type]
+    if requests:
+        col.add_notes(requests)
+    return [int(r.note.id) for r in requests]
+
+
+def _update_notes(col: Collection, updates: list[Update]) -> None:
+    notes = []
+    for update in updates:
+        note = col.get_note(update.note.id)  # type: ignore[arg-type]
+        if update.fields is not None:
+            _fill(note, update.fields, update.note.key, update.state)
+        else:
+            note["Source"] = strip_state(note["Source"]) + update.state.to_html()
+        if update.tags is not None:
+            note.tags = update.tags
+        notes.append(note)
+    if notes:
+        col.update_notes(notes)
+
+
+def _fill(note: Any, fields: dict[str, str], key: str, state: NoteState) -> None:
+    for name, value in fields.items():
+        note[name] = value
+    note["Source"] = fields["Source"] + state.to_html()
+    note[notetypes.SOURCE_ID] = key
+
+
+def _move_decks(col: Collection, updates: list[Update], decks: _DeckIds) -> None:
+    by_deck: dict[str, list[int]] = defaultdict(list)
+    for update in updates:
+        if update.deck is not None:
+            by_deck[update.deck].append(update.note.id)
+    for deck, nids in by_deck.items():
+        cids = col.db.list(f"select id from cards where nid in {ids2str(nids)}")
+        col.set_deck(cids, decks.id(deck))
+
+
+def _set_suspended(col: Collection, updates: list[Update]) -> None:
+    suspend = [c for u in updates for c in u.suspend]
+    unsuspend = [c for u in updates for c in u.unsuspend]
+    if suspend:
+        col.sched.suspend_cards(suspend)  # type: ignore[arg-type]
+    if unsuspend:
+        col.sched.unsuspend_cards(unsuspend)  # type: ignore[arg-type]
+
+
+def _has_tag(tags: Iterable[str], tag: str) -> bool:
+    return any(t.lower() == tag for t in tags)
