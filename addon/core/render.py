@@ -167,7 +167,7 @@ class RoamExtension(Extension):
             (AliasPattern(r"\[([^\[\]]+)\]\(([^()\s]+)\)"), "rb_alias", 170),
             (UrlPattern(r"https?://[^\s<>\[\]()]+[^\s<>\[\]().,;:!?\"']"), "rb_url", 165),
             (PageLinkPattern(r"(#?)\[\[", r), "rb_page", 160),
-            (TagPattern(r"(?<![\w/#&])#([\w][\w\-/.:]*?)(?=[.,;:!?]*(?:\s|$))", r),
+            (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:][\w\-/]+)*)", r),
              "rb_tag", 155),
             (SimpleTagInlineProcessor(r"(\*\*)(.+?)\*\*", "strong"), "rb_bold", 140),
             (SimpleTagInlineProcessor(r"(__)(.+?)__", "em"), "rb_italic", 135),

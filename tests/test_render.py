@@ -1,0 +1,123 @@
+"""Baseline rendering: Roam's everyday markup as HTML, and block text always treated as data."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from addon.core.model import Block, Graph, Page
+from addon.core.render import Renderer
+
+
+def graph_with(*blocks: tuple[str, str]) -> Graph:
+    graph = Graph("roam", "g")
+    home = graph.add_page(Page("Home", "home"))
+    for uid, text in blocks:
+        home.children.append(graph.add_block(Block(uid, text, home)))
+    return graph
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        ("plain words", "plain words"),
+        ("**bold**", "<strong>bold</strong>"),
+        ("__italic__", "<em>italic</em>"),
+        ("^^highlight^^", "<mark>highlight</mark>"),
+        ("~~struck~~", "<del>struck</del>"),
+        ("`a **b** [[c]]`", "<code>a **b** [[c]]</code>"),
+        ("[[Some Page]]", '<span class="rb-page">Some Page</span>'),
+        ("#tag", '<span class="rb-tag">#tag</span>'),
+        ("#[[multi word]]", '<span class="rb-tag">#multi word</span>'),
+        ("[[a [[b]] c]]", '<span class="rb-page">a b c</span>'),
+        ("[[[[AI]] Agents]]", '<span class="rb-page">AI Agents</span>'),
+        ("[alias](https://example.com/x)", '<a href="https://example.com/x">alias</a>'),
+        ("$$E = mc^2$$", '<span class="rb-math">\\(E = mc^2\\)</span>'),
+        ("{{[[TODO]]}} write", '<span class="rb-todo">☐</span> write'),
+        ("line one\nline two", "line one<br>\nline two"),
+        ("tag at end #done.", 'tag at end <span class="rb-tag">#done</span>.'),
+        ("(#inside) parens", '(<span class="rb-tag">#inside</span>) parens'),
+    ],
+)
+def test_markup_renders_as_styled_html(text: str, html: str) -> None:
+    assert Renderer().inline(text) == html
+
+
+def test_hash_inside_words_and_urls_is_not_a_tag() -> None:
+    out = Renderer().inline("C# is fine; see https://roamresearch.com/#/app/g")
+    assert "rb-tag" not in out
+    assert '<a href="https://roamresearch.com/#/app/g">' in out
+
+
+def test_hidden_tags_render_as_nothing_in_every_form() -> None:
+    renderer = Renderer(hidden_tags=["card"])
+    for text in ("Question #card", "Question #[[card]]", "Question [[card]]", "Question #Card"):
+        assert renderer.inline(text) == "Question"
+
+
+def test_block_ref_shows_the_target_block_rendered() -> None:
+    graph = graph_with(("target123", "the **answer**"))
+    out = Renderer(graph).inline("see ((target123))")
+    assert out == 'see <span class="rb-ref">the <strong>answer</strong></span>'
+
+
+def test_block_ref_cycles_and_missing_targets_end_in_a_muted_placeholder() -> None:
+    graph = graph_with(("aaaaaaaaa", "A says ((bbbbbbbbb))"), ("bbbbbbbbb", "B says ((aaaaaaaaa))"))
+    out = Renderer(graph).inline("((aaaaaaaaa))")
+    assert "A says" in out and "B says" in out
+    assert out.count("A says") == 1
+    assert "((" not in out
+    missing = Renderer(graph).inline("((nowhere99))")
+    assert "rb-missing" in missing and "((" not in missing
+
+
+def test_cloze_markers_survive_with_their_content_rendered() -> None:
+    out = Renderer().inline("{{c1::**Paris**::city}} is in {{c2::[[France]]}}")
+    assert out == ('{{c1::<strong>Paris</strong>::city}} is in '
+                   '{{c2::<span class="rb-page">France</span>}}')
+
+
+HOSTILE = [
+    "<script>alert(1)</script><img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[click](javascript:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD4=)",
+    "![x](javascript:alert(1))",
+    '<svg onload="alert(1)">',
+    '[x](https://ok.example/" onmouseover="alert(1))',
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    '<style>body{background:url("javascript:alert(1)")}</style>',
+]
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute a browser would build from the HTML."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.append((tag, dict(attrs)))
+
+
+def assert_harmless(out: str) -> None:
+    parser = _Elements()
+    parser.feed(out)
+    for tag, attrs in parser.found:
+        assert tag not in {"script", "style", "svg", "iframe", "object", "embed"}, out
+        for name, value in attrs.items():
+            assert not name.startswith("on"), out
+            if name in {"href", "src"}:
+                assert (value or "").startswith(("http://", "https://")), out
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_block_text_is_shown_as_harmless_text(text: str) -> None:
+    assert_harmless(Renderer().inline(text))
+
+
+def test_xss_block_is_visible_text() -> None:
+    out = Renderer().inline("<script>alert(1)</script><img src=x onerror=alert(1)>")
+    assert out == ("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;")
