@@ -35,7 +35,7 @@ def graph_with(*blocks: tuple[str, str]) -> Graph:
         ("[alias](https://example.com/x)", '<a href="https://example.com/x">alias</a>'),
         ("$$E = mc^2$$", '<span class="rb-math">\\(E = mc^2\\)</span>'),
         ("{{[[TODO]]}} write", '<span class="rb-todo">☐</span> write'),
-        ("line one\nline two", "line one<br>\nline two"),
+        ("line one\nline two", "line one<br>line two"),
         ("tag at end #done.", 'tag at end <span class="rb-tag">#done</span>.'),
         ("(#inside) parens", '(<span class="rb-tag">#inside</span>) parens'),
     ],

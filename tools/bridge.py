@@ -23,7 +23,7 @@ from anki.errors import DBError
 
 from addon.core import sync
 from addon.core.config import CardOptions, SyncOptions
-from addon.core.model import SourceError
+from addon.core.model import SourceError, gc_paused
 from addon.core.sources.detect import read_source
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
@@ -35,6 +35,13 @@ class CollectionUnavailable(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # One pause for the whole run: re-enabling the collector between steps would make it
+    # scan the freshly built graph (hundreds of thousands of objects) for nothing.
+    with gc_paused():
+        return _sync(args)
+
+
+def _sync(args: argparse.Namespace) -> int:
     try:
         graph = read_source(args.source, args.graph)
     except SourceError as err:

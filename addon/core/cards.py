@@ -16,19 +16,20 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
 from .config import CardOptions
-from .model import Block, Graph, Page, attribute_key, parse_attribute
+from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
 from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
 RENDER_VERSION = "1"
 
 Kind = Literal["basic", "cloze"]
+HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
 EXCLUDE_TAG = "no-card"
 _SEPARATOR = '<span class="rb-sep"> › </span>'
@@ -73,15 +74,34 @@ def key_for(graph: Graph, uid: str) -> str:
 
 
 def collect(graph: Graph, options: CardOptions, source_deck: str = "") -> list[CardSpec]:
-    """Every card block of ``graph``, in page order, as a CardSpec (not yet rendered)."""
+    """Every card block of ``graph``, in document order, as a CardSpec (not yet rendered)."""
     builder = _Builder(graph, options, source_deck)
-    specs: list[CardSpec] = []
-    for page in graph.pages.values():
-        specs.extend(builder.page_cards(page))
+    names = tuple(builder.card_tags)
+    specs = []
+    with gc_paused():
+        for block in graph.blocks.values():
+            # A cheap first test (most blocks are not cards): the text names a card tag.
+            lowered = block.string.lower()
+            for name in names:
+                if name in lowered:
+                    if spec := builder.card_for(block):
+                        specs.append(spec)
+                    break
     return specs
 
 
+@dataclass(frozen=True)
+class _PageInfo:
+    deck: str
+    tags: tuple[str, ...]
+    digest_parts: tuple[str, str]
+
+
 class _Builder:
+    """Finds card blocks. Work happens only for blocks that mention a card tag: page,
+    ancestor and attribute facts are computed on first need and cached, since a graph of
+    200k blocks holds only a few thousand cards."""
+
     def __init__(self, graph: Graph, options: CardOptions, source_deck: str) -> None:
         self.graph = graph
         self.options = options
@@ -89,64 +109,96 @@ class _Builder:
         self.card_tags = frozenset(t.lower() for t in options.card_tags)
         self.renderer = Renderer(graph, hidden_tags=(*self.card_tags, REVERSE_TAG, EXCLUDE_TAG))
         self.salt = f"{RENDER_VERSION}|{options.fingerprint()}|{graph.source}|{graph.name}"
+        self._pages: dict[int, _PageInfo | None] = {}
+        self._attributes: dict[str, dict[str, tuple[str, str]]] = {}
+        self._excluded: dict[str, bool] = {}
+        self._tags: dict[str, frozenset[str]] = {}
+        self._page_attributes_html: dict[int, str] = {}
 
-    # Walking ------------------------------------------------------------------------------
-
-    def page_cards(self, page: Page) -> Iterable[CardSpec]:
-        attrs = page.attributes()
-        if _is_true(attrs.get("disable_anki_sync")) or EXCLUDE_TAG in self._page_tags(page):
-            return
-        deck = _deck_value(attrs.get("deck")) or self.fallback_deck
-        tags = self._note_tags(page, attrs)
-        page_bits = (page.title, repr(sorted(attrs.values())))
-        stack: list[tuple[Block, str]] = [(b, deck) for b in reversed(page.children)]
-        while stack:
-            block, inherited_deck = stack.pop()
-            own = _child_attributes(block)
-            if _is_true(own.get("disable_anki_sync")) or EXCLUDE_TAG in self._tags_in(block):
-                continue
-            deck_here = _deck_value(own.get("deck")) or inherited_deck
-            if self._is_card(block):
-                yield self._spec(block, own, deck_here, tags, page_bits)
-            stack.extend((child, deck_here) for child in reversed(block.children))
+    def card_for(self, block: Block) -> CardSpec | None:
+        if not self._is_card(block):
+            return None
+        page = self._page_info(block.page)
+        if page is None:
+            return None
+        own = self._child_attributes(block)
+        if self._is_excluded(block):
+            return None
+        deck = _deck_value(own.get("deck"))
+        ancestors = block.ancestors()
+        for ancestor in reversed(ancestors):
+            if self._is_excluded(ancestor):
+                return None
+            deck = deck or _deck_value(self._child_attributes(ancestor).get("deck"))
+        return self._spec(block, own, deck or page.deck, page, ancestors)
 
     def _is_card(self, block: Block) -> bool:
-        attr = block.attribute
-        if attr is not None and attribute_key(attr[0]) == "tags":
+        if not self.card_tags & self._tags_in(block):
             return False
-        return bool(self.card_tags & self._tags_in(block))
+        attr = block.attribute
+        return attr is None or attribute_key(attr[0]) != "tags"
 
-    def _tags_in(self, block: Block) -> set[str]:
-        if "#" not in block.string and "[[" not in block.string:
-            return set()
-        return {t.lower() for t in tag_names(_mask_opaque(block.string, code_only=True))}
+    def _is_excluded(self, block: Block) -> bool:
+        excluded = self._excluded.get(block.uid)
+        if excluded is None:
+            excluded = self._excluded[block.uid] = (
+                _is_true(self._child_attributes(block).get("disable_anki_sync"))
+                or EXCLUDE_TAG in self._tags_in(block)
+            )
+        return excluded
 
-    def _page_tags(self, page: Page) -> set[str]:
-        found: set[str] = set()
-        tags_attr = page.attributes().get("tags")
-        if tags_attr:
-            found.update(t.lower() for t in tag_names(tags_attr[1]))
-        for block in page.children:
-            if _only_tags(block.string):
-                found.update(t.lower() for t in tag_names(block.string))
+    def _child_attributes(self, block: Block) -> dict[str, tuple[str, str]]:
+        found = self._attributes.get(block.uid)
+        if found is None:
+            found = self._attributes[block.uid] = _child_attributes(block)
         return found
 
-    def _note_tags(self, page: Page, attrs: dict[str, tuple[str, str]]) -> tuple[str, ...]:
+    def _tags_in(self, block: Block) -> frozenset[str]:
+        found = self._tags.get(block.uid)
+        if found is None:
+            text = block.string
+            found = self._tags[block.uid] = (
+                frozenset(t.lower() for t in tag_names(_mask_opaque(text, code_only=True)))
+                if "#" in text or "[[" in text else frozenset()
+            )
+        return found
+
+    def _page_info(self, page: Page) -> _PageInfo | None:
+        key = id(page)
+        if key not in self._pages:
+            attrs = page.attributes()
+            page_tags = self._page_tags(page, attrs)
+            excluded = _is_true(attrs.get("disable_anki_sync")) or EXCLUDE_TAG in {
+                t.lower() for t in page_tags
+            }
+            self._pages[key] = None if excluded else _PageInfo(
+                deck=_deck_value(attrs.get("deck")) or self.fallback_deck,
+                tags=self._note_tags(attrs, page_tags),
+                digest_parts=(page.title, repr(sorted(attrs.values()))),
+            )
+        return self._pages[key]
+
+    @staticmethod
+    def _page_tags(page: Page, attrs: dict[str, tuple[str, str]]) -> list[str]:
+        """Tags given to the whole page: the ``Tags::`` value and top-level tag-only blocks."""
+        found: list[str] = []
+        tags_attr = attrs.get("tags")
+        if tags_attr:
+            found.extend(tag_names(tags_attr[1]) or tags_attr[1].split(","))
+        for block in page.children:
+            if _only_tags(block.string):
+                found.extend(tag_names(block.string))
+        return found
+
+    def _note_tags(
+        self, attrs: dict[str, tuple[str, str]], page_tags: list[str]
+    ) -> tuple[str, ...]:
         tags: list[str] = []
         anki_tag = attrs.get("anki_tag")
         if anki_tag:
-            tags.extend(
-                _anki_tag(t) for t in (tag_names(anki_tag[1]) or anki_tag[1].split()) if t
-            )
-        roam_tags: list[str] = []
-        tags_attr = attrs.get("tags")
-        if tags_attr:
-            roam_tags.extend(tag_names(tags_attr[1]) or tags_attr[1].split(","))
-        for block in page.children:
-            if _only_tags(block.string):
-                roam_tags.extend(tag_names(block.string))
+            tags.extend(_anki_tag(t) for t in (tag_names(anki_tag[1]) or anki_tag[1].split()))
         skip = self.card_tags | {REVERSE_TAG, EXCLUDE_TAG}
-        tags.extend(f"roam::{_anki_tag(t)}" for t in roam_tags if t.strip().lower() not in skip)
+        tags.extend(f"roam::{_anki_tag(t)}" for t in page_tags if t.strip().lower() not in skip)
         return tuple(dict.fromkeys(t for t in tags if t.strip("_:")))
 
     # One card -----------------------------------------------------------------------------
@@ -156,8 +208,8 @@ class _Builder:
         block: Block,
         own: dict[str, tuple[str, str]],
         deck: str,
-        tags: tuple[str, ...],
-        page_bits: tuple[str, str],
+        page: _PageInfo,
+        ancestors: list[Block],
     ) -> CardSpec:
         text = cloze_text(block.string, self.options.highlight_cloze)
         kind: Kind = "cloze" if text is not None else "basic"
@@ -165,10 +217,9 @@ class _Builder:
         is_reversed = kind == "basic" and (
             REVERSE_TAG in self._tags_in(block) or bool(direction and "<->" in direction[1])
         )
-        ancestors = block.ancestors()
-        location = _digest(page_bits[0], *(a.uid for a in ancestors))
+        location = _digest(page.digest_parts[0], *(a.uid for a in ancestors))
         inputs = [
-            self.salt, kind, str(is_reversed), deck, "\x1e".join(tags), *page_bits,
+            self.salt, kind, str(is_reversed), deck, "\x1e".join(page.tags), *page.digest_parts,
             block.string, str(block.heading),
             *(a.string for a in ancestors),
             *(f"{_depth(d, block)}\x1e{d.string}" for d in block.descendants()),
@@ -180,7 +231,7 @@ class _Builder:
             kind=kind,
             reversed=is_reversed,
             deck=deck,
-            tags=tags,
+            tags=page.tags,
             source_hash=_digest(*inputs),
             location=location,
             block=block,
@@ -242,16 +293,22 @@ class _Builder:
         crumbs.extend(
             f'<span class="rb-crumb">{self.renderer.crumb(a)}</span>' for a in block.ancestors()
         )
-        parts = [f'<div class="rb-crumbs">{_SEPARATOR.join(crumbs)}</div>']
-        attrs = [
-            f'<span class="rb-attr"><span class="rb-attr-key">{html.escape(key)}</span> '
-            f'<span class="rb-attr-value">{self.renderer.inline(value)}</span></span>'
-            for norm, (key, value) in page.attributes().items()
-            if norm not in CONTROL_ATTRIBUTES and value
-        ]
-        if attrs:
-            parts.append(f'<div class="rb-attrs">{"".join(attrs)}</div>')
-        return f'<div class="rb-context">{"".join(parts)}</div>'
+        crumbs_html = f'<div class="rb-crumbs">{_SEPARATOR.join(crumbs)}</div>'
+        return f'<div class="rb-context">{crumbs_html}{self._attributes_html(page)}</div>'
+
+    def _attributes_html(self, page: Page) -> str:
+        """The page's attributes (Author, Source, …), rendered once per page."""
+        cached = self._page_attributes_html.get(id(page))
+        if cached is None:
+            attrs = "".join(
+                f'<span class="rb-attr"><span class="rb-attr-key">{html.escape(key)}</span> '
+                f'<span class="rb-attr-value">{self.renderer.inline(value)}</span></span>'
+                for norm, (key, value) in page.attributes().items()
+                if norm not in CONTROL_ATTRIBUTES and value
+            )
+            cached = f'<div class="rb-attrs">{attrs}</div>' if attrs else ""
+            self._page_attributes_html[id(page)] = cached
+        return cached
 
 
 # Cloze syntax -----------------------------------------------------------------------------
@@ -261,6 +318,8 @@ def cloze_text(text: str, highlight: bool = False) -> str | None:
     """``text`` with every cloze syntax rewritten as Anki's ``{{cN::…}}``, or None if the
     block has no cloze. Explicit numbers are kept; the others take the lowest free numbers in
     order. Shorthand inside code, math or ``{{widgets}}`` is left alone."""
+    if "{" not in text and not (highlight and ("^^" in text or "==" in text)):
+        return None
     masked = _mask_opaque(text)
     used = {int(n) for n in _EXPLICIT_CLOZE.findall(masked)}
     spans: list[tuple[int, int, int | None, str]] = []  # start, end, number, content
@@ -324,7 +383,8 @@ def tag_names(text: str) -> list[str]:
 
 
 def _only_tags(text: str) -> bool:
-    return bool(text.strip()) and not _TAG_TOKEN.sub("", text).strip(" ,")
+    stripped = text.lstrip()
+    return stripped.startswith(("#", "[[")) and not _TAG_TOKEN.sub("", stripped).strip(" ,")
 
 
 def _child_attributes(block: Block) -> dict[str, tuple[str, str]]:
@@ -360,4 +420,4 @@ def _depth(node: Block, top: Block) -> int:
 
 
 def _digest(*parts: str) -> str:
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=10).hexdigest()
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=HASH_LENGTH // 2).hexdigest()

@@ -9,7 +9,6 @@ exactly what we last wrote; a template the user edited is left alone and reporte
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from anki.collection import Collection
@@ -71,15 +70,6 @@ code { font-size: .9em; padding: 0 .2em; border-radius: 3px; background: rgba(12
 """
 
 
-@dataclass(frozen=True)
-class NotetypeInfo:
-    """Where our note types are and which field holds the key."""
-
-    ids: dict[Kind, int]
-    source_id_index: dict[int, int]
-    kinds: dict[int, Kind]
-
-
 def find(col: Collection) -> dict[Kind, NotetypeDict]:
     """Our note types that already exist, by kind. Reads only."""
     found: dict[Kind, NotetypeDict] = {}
@@ -89,12 +79,6 @@ def find(col: Collection) -> dict[Kind, NotetypeDict]:
         if isinstance(marker, dict) and marker.get("kind") in NAMES:
             found.setdefault(marker["kind"], nt)
     return found
-
-
-def info(notetypes: dict[Kind, NotetypeDict]) -> NotetypeInfo:
-    ids = {kind: nt["id"] for kind, nt in notetypes.items()}
-    index = {nt["id"]: _field_names(nt).index(SOURCE_ID) for nt in notetypes.values()}
-    return NotetypeInfo(ids, index, {nid: kind for kind, nid in ids.items()})
 
 
 def outdated(existing: dict[Kind, NotetypeDict]) -> bool:

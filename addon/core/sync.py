@@ -23,26 +23,28 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import orjson
 from anki.collection import AddNoteRequest, Collection
 from anki.utils import base91, ids2str
 
 from . import notetypes
-from .cards import CardSpec, Kind, collect
+from .cards import HASH_LENGTH, CardSpec, Kind, collect
 from .config import SyncOptions
-from .model import Graph
+from .model import Graph, gc_paused
 
 UNDO_NAME = "Roam Bridge sync"
 ORPHAN_TAG = "roam::orphaned"
 BRIDGE_TAG_PREFIX = "roam::"
 
-_STATE = re.compile(r'<span class="rb-state" hidden data-rb="([^"]*)"></span>')
+_STATE = re.compile(r'<span class="rb-state" hidden data-h="([^"]*)" data-rb="([^"]*)"></span>')
+_STATE_HASH_MARK = 'data-h="'
 
 
 class MassOrphanRefused(Exception):
@@ -61,12 +63,13 @@ class NoteState:
     suspended: tuple[int, ...] = ()
 
     def to_html(self) -> str:
-        data = json.dumps(
-            {"h": self.source_hash, "t": self.tags, "d": self.deck, "l": self.location,
-             "s": self.suspended},
-            separators=(",", ":"), ensure_ascii=False,
+        data = orjson.dumps(
+            {"t": self.tags, "d": self.deck, "l": self.location, "s": self.suspended}
+        ).decode()
+        return (
+            f'<span class="rb-state" hidden data-h="{html.escape(self.source_hash)}" '
+            f'data-rb="{html.escape(data)}"></span>'
         )
-        return f'<span class="rb-state" hidden data-rb="{html.escape(data)}"></span>'
 
     @staticmethod
     def from_field(source_field: str) -> NoteState | None:
@@ -74,15 +77,15 @@ class NoteState:
         if match is None:
             return None
         try:
-            data = json.loads(html.unescape(match.group(1)))
+            data = orjson.loads(html.unescape(match.group(2)))
             return NoteState(
-                source_hash=str(data["h"]),
+                source_hash=html.unescape(match.group(1)),
                 tags=tuple(str(t) for t in data.get("t", ())),
                 deck=str(data.get("d", "")),
                 location=str(data.get("l", "")),
                 suspended=tuple(int(c) for c in data.get("s", ())),
             )
-        except (ValueError, KeyError, TypeError):
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
             return None
 
 
@@ -98,15 +101,26 @@ def guid_for(key: str) -> str:
 # The plan ---------------------------------------------------------------------------------
 
 
-@dataclass
 class ExistingNote:
-    id: int
-    guid: str
-    kind: Kind
-    key: str
-    tags: list[str]
-    fields: dict[str, str]
-    state: NoteState | None
+    """A managed note as read from the collection.
+
+    A no-op run needs only the key and the remembered source hash, which one query reads for
+    every note; the full fields are loaded (in one batch) only for notes that may change.
+    """
+
+    def __init__(
+        self, nid: int, guid: str, kind: Kind, key: str, tags: str, source_hash: str,
+        names: list[str],
+    ) -> None:
+        self.id, self.guid, self.kind, self.key = nid, guid, kind, key
+        self.tags = tags.split()
+        self.source_hash = source_hash
+        self.names = names
+        self.fields: dict[str, str] = {}
+
+    @cached_property
+    def state(self) -> NoteState | None:
+        return NoteState.from_field(self.fields.get("Source", ""))
 
     @property
     def orphaned(self) -> bool:
@@ -205,7 +219,11 @@ class Report:
 
 def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> SyncPlan:
     """Diff the graph's card blocks against the collection. Reads only."""
-    options = options or SyncOptions()
+    with gc_paused():
+        return _plan(graph, col, options or SyncOptions())
+
+
+def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
     prefix = f"{graph.source}:{graph.name}:"
     result = SyncPlan(prefix=prefix, options=options)
     specs = _unique(collect(graph, options.cards, options.deck), result.warnings)
@@ -215,16 +233,21 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
     decks = _DeckNames(col)
 
     wanted: set[str] = set()
+    changed: list[tuple[ExistingNote, CardSpec]] = []
     for spec in specs:
         wanted.add(spec.key)
         note = existing.get(spec.key)
         if note is None:
             if _has_content(spec, result.warnings):
                 result.creates.append(spec)
-            continue
-        if _still_current(note, spec):
+        elif _still_current(note, spec):
             result.unchanged += 1
-            continue
+        else:
+            changed.append((note, spec))
+    gone = [note for key, note in existing.items() if key not in wanted]
+    _load_fields(col, [note for note, _ in changed] + gone)
+
+    for note, spec in changed:
         if note.kind != spec.kind and not options.allow_kind_change:
             result.warnings.append(
                 f"{spec.key}: changing between basic and cloze needs a full AnkiWeb sync; "
@@ -237,9 +260,7 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
             continue
         result.updates.append(_update_for(note, spec))
 
-    for key, note in existing.items():
-        if key in wanted:
-            continue
+    for note in gone:
         if note.orphaned:
             result.unchanged += 1
         elif options.on_removed == "delete":
@@ -248,11 +269,11 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
             result.orphans.append(_orphan_update(note))
 
     _attach_card_changes(col, result, decks)
-    gone = len(result.orphans) + len(result.deletes)
-    if gone * 2 > result.managed_before and gone and not options.force:
+    removed = len(result.orphans) + len(result.deletes)
+    if removed * 2 > result.managed_before and removed and not options.force:
         result.refused = True
         result.warnings.append(
-            f"refused: this run would remove {gone} of {result.managed_before} notes from "
+            f"refused: this run would remove {removed} of {result.managed_before} notes from "
             f"{prefix.rstrip(':')}; check the source, or force the run"
         )
     return result
@@ -265,6 +286,12 @@ def apply(sync_plan: SyncPlan, col: Collection) -> Report:
     report = sync_plan.report()
     if not sync_plan.has_changes:
         return report
+    with gc_paused():
+        _apply(sync_plan, col, report)
+    return report
+
+
+def _apply(sync_plan: SyncPlan, col: Collection, report: Report) -> None:
     undo_entry = col.add_custom_undo_entry(UNDO_NAME)
     types, warnings = notetypes.ensure(col)
     report.warnings.extend(warnings)
@@ -278,7 +305,6 @@ def apply(sync_plan: SyncPlan, col: Collection) -> Report:
     if sync_plan.deletes:
         col.remove_notes([n.id for n in sync_plan.deletes])
     col.merge_undo_entries(undo_entry)
-    return report
 
 
 # Reading the collection -------------------------------------------------------------------
@@ -290,29 +316,37 @@ def _existing_notes(
     prefix: str,
     warnings: list[str],
 ) -> dict[str, ExistingNote]:
-    if not types:
-        return {}
-    kinds = {nt["id"]: kind for kind, nt in types.items()}
-    names = {nt["id"]: [f["name"] for f in nt["flds"]] for nt in types.values()}
+    """Our notes whose key starts with ``prefix``, by key: one query per note type, reading
+    the key and the remembered hash in SQL rather than every field of every note."""
     found: dict[str, ExistingNote] = {}
-    rows = col.db.all(
-        f"select id, guid, mid, tags, flds from notes where mid in {ids2str(kinds)} order by id"
-    )
-    for nid, guid, mid, tags, flds in rows:
-        values = dict(zip(names[mid], flds.split("\x1f"), strict=False))
-        key = values.get(notetypes.SOURCE_ID, "").strip()
-        if not key.startswith(prefix):
-            continue
-        if key in found:
-            warnings.append(f"{key}: more than one note has this key; only one is synced")
-            # Keep the note whose GUID is the key's own: that is the one other devices have.
-            if found[key].guid == guid_for(key) or guid != guid_for(key):
-                continue
-        found[key] = ExistingNote(
-            id=nid, guid=guid, kind=kinds[mid], key=key, tags=tags.split(),
-            fields=values, state=NoteState.from_field(values.get("Source", "")),
+    for kind, nt in types.items():
+        names = [f["name"] for f in nt["flds"]]
+        key_at, source_at = names.index(notetypes.SOURCE_ID), names.index("Source")
+        rows = col.db.all(
+            "select id, guid, tags, key, substr(src, instr(src, ?) + ?, ?) from"
+            f" (select id, guid, tags, field_at_index(flds, {key_at}) as key,"
+            f" field_at_index(flds, {source_at}) as src from notes where mid = ?)"
+            " where substr(key, 1, ?) = ? order by id",
+            _STATE_HASH_MARK, len(_STATE_HASH_MARK), HASH_LENGTH, nt["id"], len(prefix), prefix,
         )
+        for nid, guid, tags, key, source_hash in rows:
+            key = key.strip()
+            if key in found:
+                warnings.append(f"{key}: more than one note has this key; only one is synced")
+                # Keep the note whose GUID is the key's own: the one other devices have.
+                if found[key].guid == guid_for(key) or guid != guid_for(key):
+                    continue
+            found[key] = ExistingNote(nid, guid, kind, key, tags, source_hash, names)
     return found
+
+
+def _load_fields(col: Collection, notes: list[ExistingNote]) -> None:
+    by_id = {note.id: note for note in notes}
+    if not by_id:
+        return
+    for nid, flds in col.db.all(f"select id, flds from notes where id in {ids2str(by_id)}"):
+        note = by_id[nid]
+        note.fields = dict(zip(note.names, flds.split("\x1f"), strict=False))
 
 
 def _unique(specs: list[CardSpec], warnings: list[str]) -> list[CardSpec]:
@@ -328,10 +362,8 @@ def _unique(specs: list[CardSpec], warnings: list[str]) -> list[CardSpec]:
 
 
 def _still_current(note: ExistingNote, spec: CardSpec) -> bool:
-    state = note.state
     return (
-        state is not None
-        and state.source_hash == spec.source_hash
+        note.source_hash == spec.source_hash
         and note.kind == spec.kind
         and not note.orphaned
     )

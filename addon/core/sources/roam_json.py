@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..model import Block, Graph, Page, SourceError
+from ..model import Block, Graph, Page, SourceError, gc_paused
 from .exports import newest_export, read_export_bytes
 
 SUFFIXES = (".json", ".zip")
@@ -27,11 +27,12 @@ def read(path: str | Path, graph_name: str) -> Graph:
     elif not path.exists():
         raise SourceError(path, "no such file or folder")
     data, label = read_export_bytes(path, ".json")
-    try:
-        pages = orjson.loads(data)
-    except orjson.JSONDecodeError as err:
-        raise SourceError(label, f"not valid JSON ({err})") from None
-    return build_graph(pages, graph_name, label)
+    with gc_paused():
+        try:
+            pages = orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise SourceError(label, f"not valid JSON ({err})") from None
+        return build_graph(pages, graph_name, label)
 
 
 def build_graph(pages: Any, graph_name: str, label: str = "export") -> Graph:
@@ -57,10 +58,12 @@ def _add_children(
     if not isinstance(raw_children, list):
         raise SourceError(label, f"page {page.title!r}: 'children' is not a list")
     siblings = page.children if parent is None else parent.children
-    # Iterative walk: real graphs nest deeper than Python's recursion limit allows.
-    stack: list[tuple[Block | None, list[Block], list[Any]]] = [(parent, siblings, raw_children)]
+    blocks = graph.blocks
+    # Iterative preorder walk: real graphs nest deeper than Python's recursion allows, and
+    # preorder keeps graph.blocks in document order (new cards are added in that order).
+    stack: list[tuple[Block | None, list[Block], Any]] = [(parent, siblings, iter(raw_children))]
     while stack:
-        owner, into, raws = stack.pop()
+        owner, into, raws = stack[-1]
         for raw in raws:
             if not isinstance(raw, dict):
                 raise SourceError(label, f"page {page.title!r}: a block is not an object")
@@ -69,19 +72,17 @@ def _add_children(
                 raise SourceError(label, f"page {page.title!r}: a block's 'string' is not text")
             uid = raw.get("uid") or _synthetic_uid(page.title, text)
             heading = raw.get("heading")
-            block = Block(
-                uid=str(uid),
-                string=text,
-                page=page,
-                parent=owner,
-                heading=heading if isinstance(heading, int) else 0,
-            )
-            into.append(graph.add_block(block))
+            block = Block(uid, text, page, owner, [], heading if isinstance(heading, int) else 0)
+            into.append(block)
+            blocks[block.uid] = block
             kids = raw.get("children")
             if kids:
                 if not isinstance(kids, list):
                     raise SourceError(label, f"block {block.uid}: 'children' is not a list")
-                stack.append((block, block.children, kids))
+                stack.append((block, block.children, iter(kids)))
+                break
+        else:
+            stack.pop()
 
 
 def _synthetic_uid(page_title: str, text: str) -> str:

@@ -1,0 +1,162 @@
+"""``make bench``: our sync against the raw floor, on a 200k-block graph with 10k cards.
+
+Four figures, each the median of a few runs, every run in a fresh child process of the same
+interpreter (so imports are warm in the OS cache alike and peak memory is per run):
+- floor: json.load, build one note per card block, one batched add_notes, fresh collection;
+- first sync: read + plan + apply into a fresh collection;
+- no-op resync: the same export again;
+- one edit: the export with one card block edited.
+Ratios are to the floor. This is a benchmark, not a test: it prints, it does not fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".bench"
+SCENARIOS = ("floor", "first", "noop", "edit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--blocks", type=int, default=200_000)
+    parser.add_argument("--cards", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--collection", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.export, args.collection)
+        return
+    _parent(args.blocks, args.cards, args.runs)
+
+
+def _parent(blocks: int, cards: int, runs: int) -> None:
+    WORK.mkdir(exist_ok=True)
+    export, edited = _exports(blocks, cards)
+    synced = WORK / "synced" / "collection.anki2"
+    if synced.parent.exists():
+        shutil.rmtree(synced.parent)
+    synced.parent.mkdir()
+    _run_child("first", export, synced)  # the starting point for the resync figures
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in SCENARIOS}
+    for run in range(runs):
+        for name in SCENARIOS:
+            target = WORK / f"run-{name}-{run}" / "collection.anki2"
+            if target.parent.exists():
+                shutil.rmtree(target.parent)
+            if name in ("noop", "edit"):
+                shutil.copytree(synced.parent, target.parent)
+            else:
+                target.parent.mkdir()
+            results[name].append(_run_child(name, edited if name == "edit" else export, target))
+            shutil.rmtree(target.parent)
+    _print(results, blocks, cards, runs)
+
+
+def _exports(blocks: int, cards: int) -> tuple[Path, Path]:
+    from tools.graphgen import generate
+
+    export = WORK / f"graph-{blocks}-{cards}.json"
+    edited = WORK / f"graph-{blocks}-{cards}-edited.json"
+    if not export.exists() or not edited.exists():
+        pages = generate(blocks, cards)
+        export.write_text(json.dumps(pages), encoding="utf-8")
+        for raw in _walk(pages):
+            if "#card" in raw["string"]:
+                raw["string"] = raw["string"].replace("#card", "(edited) #card")
+                break
+        edited.write_text(json.dumps(pages), encoding="utf-8")
+    return export, edited
+
+
+def _walk(pages: list[dict]):
+    stack = [b for p in reversed(pages) for b in reversed(p["children"])]
+    while stack:
+        raw = stack.pop()
+        yield raw
+        stack.extend(reversed(raw.get("children", [])))
+
+
+def _run_child(name: str, export: Path, collection: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--child", name, "--export", str(export),
+         "--collection", str(collection)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _child(name: str, export: Path, collection: Path) -> None:
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import Collection
+
+    col = Collection(str(collection))
+    start = time.perf_counter()
+    counts: dict[str, int] = {}
+    if name == "floor":
+        _floor(col, export)
+    else:
+        from addon.core import sync
+        from addon.core.model import gc_paused
+        from addon.core.sources.detect import read_source
+
+        with gc_paused():  # as the bridge CLI runs it
+            graph = read_source(export, "bench")
+            report = sync.apply(sync.plan(graph, col), col)
+        counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
+    seconds = time.perf_counter() - start
+    col.close()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **counts}))
+
+
+def _floor(col, export: Path) -> None:
+    """The least any sync must do: parse, one note per card block, one batched add."""
+    from anki.collection import AddNoteRequest
+
+    with export.open(encoding="utf-8") as handle:
+        pages = json.load(handle)
+    basic = col.models.by_name("Basic")
+    deck = col.decks.id("Roam")
+    requests = []
+    for raw in _walk(pages):
+        if "#card" in raw["string"]:
+            note = col.new_note(basic)
+            note["Front"] = raw["string"]
+            note["Back"] = "<br>".join(c["string"] for c in raw.get("children", ()))
+            requests.append(AddNoteRequest(note, deck))
+    col.add_notes(requests)
+
+
+def _print(results: dict[str, list[dict[str, float]]], blocks: int, cards: int, runs: int) -> None:
+    labels = {"floor": "floor (json.load + add_notes)", "first": "first sync",
+              "noop": "no-op resync", "edit": "resync after one edit"}
+    floor = statistics.median(r["seconds"] for r in results["floor"])
+    print(f"Roam Bridge benchmark: {blocks:,} blocks, {cards:,} cards, median of {runs} runs\n")
+    print(f"{'':<32}{'seconds':>9}{'x floor':>9}{'peak MiB':>10}")
+    for name in SCENARIOS:
+        seconds = statistics.median(r["seconds"] for r in results[name])
+        peak = statistics.median(r["peak_mib"] for r in results[name])
+        print(f"{labels[name]:<32}{seconds:>9.2f}{seconds / floor:>9.2f}{peak:>10.0f}")
+    first = results["first"][0]
+    noop, edit = results["noop"][0], results["edit"][0]
+    print(f"\nfirst sync created {first.get('created')}; no-op: {noop.get('unchanged')} unchanged; "
+          f"one edit: {edit.get('updated')} updated")
+    print("targets: first <= 3x floor, no-op <= 1x, one edit <= 1x")
+
+
+if __name__ == "__main__":
+    main()
