@@ -367,3 +367,16 @@ def test_fixture_export_syncs_once_marked(tmp_path: Path) -> None:
         assert "June 28th, 2021" in note["Context"] and "four" in note["Context"]
     finally:
         col.close()
+
+
+def test_dropping_reversed_keeps_the_note_and_says_the_reverse_card_is_empty(
+    synced: Syncer,
+) -> None:
+    nid = synced.note("flip").id
+    report = synced(edited(BASE, "flip", "Flip me #card"))
+    assert report.updated == 1
+    assert synced.note("flip").id == nid
+    assert synced.note("flip")["Add Reverse"] == ""
+    assert any("reverse card is now empty" in w for w in report.warnings)
+    again = synced(edited(BASE, "flip", "Flip me #card"))
+    assert again.warnings == [] and again.unchanged == 5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,6 +58,12 @@ def _sync(args: argparse.Namespace) -> int:
         report = run(graph, Path(args.collection), options, dry_run=args.dry_run)
     except CollectionUnavailable as err:
         print(f"roam-bridge: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:
+        if os.environ.get("ROAM_BRIDGE_DEBUG"):
+            raise
+        print(f"roam-bridge: sync failed ({type(err).__name__}: {err}); running it again "
+              "finishes the job; ROAM_BRIDGE_DEBUG=1 shows details", file=sys.stderr)
         return EXIT_ERROR
     _print_report(report, graph.source, graph.name, as_json=args.json)
     if report.refused:

@@ -258,6 +258,11 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
         if not _has_content(spec, result.warnings):
             result.unchanged += 1
             continue
+        if note.fields.get("Add Reverse") and not spec.reversed:
+            result.warnings.append(
+                f"{spec.key}: no longer reversed; its reverse card is now empty "
+                "(Tools > Empty Cards removes it)"
+            )
         result.updates.append(_update_for(note, spec))
 
     for note in gone:
@@ -382,7 +387,7 @@ def _has_content(spec: CardSpec, warnings: list[str]) -> bool:
 
 def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
     state = note.state
-    fields = {name: value for name, value in spec.fields.items()}
+    fields = dict(spec.fields)
     current = {name: note.fields.get(name, "") for name in fields}
     current["Source"] = strip_state(current.get("Source", ""))
     ours_before = set(state.tags) if state else {
