@@ -141,3 +141,25 @@ def test_unknown_format_and_missing_path_are_clear_errors(tmp_path: Path) -> Non
     odd.write_bytes(b"x")
     with pytest.raises(SourceError, match="unknown export format"):
         read_source(odd)
+
+
+def test_fingerprint_changes_with_content_not_with_a_touch(tmp_path: Path) -> None:
+    from addon.core.sources.detect import fingerprint
+
+    export = write_export(tmp_path / "e.json", [page("P", block("a"))])
+    before = fingerprint(export)
+    os.utime(export, (3_000_000_000, 3_000_000_000))
+    assert fingerprint(export) == before
+    write_export(export, [page("P", block("b"))])
+    assert fingerprint(export) != before
+    assert fingerprint(tmp_path / "gone.json") == "missing"
+    newer = write_export(tmp_path / "Roam-Export-9.json", [page("Q", block("c"))])
+    os.utime(newer, (4_000_000_000, 4_000_000_000))
+    assert str(newer) in fingerprint(tmp_path)
+
+
+def test_released_graph_has_no_links_left() -> None:
+    graph = roam_json.read(BACKUP_JSON, "g")
+    six = graph.blocks["xNUTmfMSW"]
+    graph.release()
+    assert six.parent is None and graph.blocks == {} and graph.pages == {}

@@ -380,3 +380,34 @@ def test_dropping_reversed_keeps_the_note_and_says_the_reverse_card_is_empty(
     assert any("reverse card is now empty" in w for w in report.warnings)
     again = synced(edited(BASE, "flip", "Flip me #card"))
     assert again.warnings == [] and again.unchanged == 5
+
+
+def test_two_sources_apply_as_one_undo_step(col: Collection) -> None:
+    first, second = Syncer(col, graph="first"), Syncer(col, graph="second")
+    plans = [first.plan(BASE), second.plan([page("P", block("Only #card", uid="only"))])]
+    report = sync.apply_all(plans, col)
+    assert report.created == 6
+    assert col.undo_status().undo == sync.UNDO_NAME
+    col.undo()
+    assert col.note_count() == 0
+
+
+def test_deferred_kind_changes_leave_the_note_as_it_is(synced: Syncer) -> None:
+    plan = synced.plan(edited(BASE, "loss", "A {loss} #card"))
+    assert plan.kind_changes == 1
+    plan.defer_kind_changes()
+    report = sync.apply(plan, synced.col)
+    assert (report.updated, report.unchanged, report.kind_changes) == (0, 5, 0)
+    assert any("deferred" in w for w in report.warnings)
+    assert synced.note("loss").note_type()["name"] == "Roam Bridge Basic"
+    assert synced(edited(BASE, "loss", "A {loss} #card")).kind_changes == 1
+
+
+def test_skipping_removals_lets_a_refused_run_sync_the_rest(synced: Syncer) -> None:
+    nearly_empty = [page("Neural nets", block("What is a loss?? #card", uid="loss"))]
+    plan = synced.plan(nearly_empty)
+    assert plan.refused
+    plan.skip_removals()
+    report = sync.apply(plan, synced.col)
+    assert (report.updated, report.orphaned, report.unchanged) == (1, 0, 4)
+    assert ORPHAN_TAG not in synced.note("neuron").tags

@@ -52,8 +52,6 @@ class SyncOptions:
     deck: str = ""
     on_removed: OnRemoved = "suspend"
     force: bool = False
-    # Background syncs defer note type changes (a schema change) to the next manual run.
-    allow_kind_change: bool = True
 
 
 @dataclass(frozen=True)

@@ -100,11 +100,18 @@ class Graph:
         self.blocks[block.uid] = block
         return block
 
-    def all_blocks(self) -> Iterator[Block]:
+    def release(self) -> None:
+        """Break the page/parent/child links, so the graph is freed by reference counting as
+        soon as it is dropped, on the thread that drops it. Left to the cyclic collector, a
+        large graph would be freed later by a full collection on whichever thread (in Anki,
+        maybe the UI's) happened to trigger it."""
+        for block in self.blocks.values():
+            block.parent = None
+            block.children = []
         for page in self.pages.values():
-            for top in page.children:
-                yield top
-                yield from top.descendants()
+            page.children = []
+        self.blocks = {}
+        self.pages = {}
 
     def link(self, uid: str) -> str:
         """A URL that opens the block (or page) in the app it came from."""

@@ -31,7 +31,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from anki.collection import AddNoteRequest, Collection
+from anki.collection import AddNoteRequest, Collection, OpChanges
 from anki.utils import base91, ids2str
 
 from . import notetypes
@@ -172,6 +172,31 @@ class SyncPlan:
     def kind_changes(self) -> int:
         return sum(1 for u in self.updates if u.new_kind)
 
+    def defer_kind_changes(self) -> None:
+        """Leave basic <-> cloze changes for a later run: they are schema changes, which
+        force a full AnkiWeb sync, so only a run the user started may make them."""
+        deferred = [u for u in self.updates if u.new_kind]
+        if deferred:
+            self.updates = [u for u in self.updates if not u.new_kind]
+            self.unchanged += len(deferred)
+            self.warnings.append(
+                f"{len(deferred)} note(s) would change between basic and cloze, which needs a "
+                "full AnkiWeb sync; deferred to the next manual sync"
+            )
+
+    def skip_removals(self) -> None:
+        """Proceed without orphaning or deleting anything (what a background sync does when
+        the mass-orphan guard refuses): the rest of the run still happens."""
+        skipped = len(self.orphans) + len(self.deletes)
+        if skipped:
+            self.unchanged += skipped
+            self.orphans, self.deletes = [], []
+            self.warnings.append(
+                f"{skipped} note(s) whose blocks are gone were left alone; sync manually to "
+                "review the removal"
+            )
+        self.refused = False
+
     def report(self) -> Report:
         visible = [u for u in self.updates if u.visible]
         return Report(
@@ -207,6 +232,21 @@ class Report:
     created_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
     orphaned_ids: list[int] = field(default_factory=list)
+    # What the collection saw, for Anki's UI to refresh from (empty when nothing was written).
+    changes: OpChanges = field(default_factory=OpChanges, repr=False)
+
+    @staticmethod
+    def merge(reports: Iterable[Report]) -> Report:
+        total = Report()
+        for r in reports:
+            for name in ("created", "updated", "unchanged", "orphaned", "moved", "deleted",
+                         "kind_changes"):
+                setattr(total, name, getattr(total, name) + getattr(r, name))
+            for name in ("errors", "warnings", "created_ids", "updated_ids", "orphaned_ids"):
+                getattr(total, name).extend(getattr(r, name))
+            total.refused = total.refused or r.refused
+            total.dry_run = total.dry_run or r.dry_run
+        return total
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -248,13 +288,6 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
     _load_fields(col, [note for note, _ in changed] + gone)
 
     for note, spec in changed:
-        if note.kind != spec.kind and not options.allow_kind_change:
-            result.warnings.append(
-                f"{spec.key}: changing between basic and cloze needs a full AnkiWeb sync; "
-                "deferred to the next manual sync"
-            )
-            result.unchanged += 1
-            continue
         if not _has_content(spec, result.warnings):
             result.unchanged += 1
             continue
@@ -286,30 +319,43 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
 
 def apply(sync_plan: SyncPlan, col: Collection) -> Report:
     """Write the plan in batched calls inside one undo entry; returns what was done."""
-    if sync_plan.refused:
-        raise MassOrphanRefused("; ".join(w for w in sync_plan.warnings if w.startswith("refused")))
-    report = sync_plan.report()
-    if not sync_plan.has_changes:
+    return apply_all([sync_plan], col)
+
+
+def apply_all(plans: Sequence[SyncPlan], col: Collection) -> Report:
+    """Write several sources' plans as one undo step ("Roam Bridge sync").
+
+    Nothing is written if any plan was refused by the mass-orphan guard, or if no plan has
+    changes (the collection's modification time stays as it was).
+    """
+    refused = [w for p in plans if p.refused for w in p.warnings if w.startswith("refused")]
+    if refused:
+        raise MassOrphanRefused("; ".join(refused))
+    report = Report.merge(p.report() for p in plans)
+    if not any(p.has_changes for p in plans):
         return report
     with gc_paused():
-        _apply(sync_plan, col, report)
+        undo_entry = col.add_custom_undo_entry(UNDO_NAME)
+        types, warnings = notetypes.ensure(col)
+        report.warnings.extend(warnings)
+        decks = _DeckIds(col)
+        for sync_plan in plans:
+            report.created_ids.extend(_apply(sync_plan, col, types, decks))
+        report.changes = col.merge_undo_entries(undo_entry)
     return report
 
 
-def _apply(sync_plan: SyncPlan, col: Collection, report: Report) -> None:
-    undo_entry = col.add_custom_undo_entry(UNDO_NAME)
-    types, warnings = notetypes.ensure(col)
-    report.warnings.extend(warnings)
-    decks = _DeckIds(col)
-
+def _apply(
+    sync_plan: SyncPlan, col: Collection, types: dict[Kind, Any], decks: _DeckIds
+) -> list[int]:
     _change_kinds(col, types, sync_plan.updates)
-    report.created_ids = _add_notes(col, types, sync_plan.creates, decks)
+    created = _add_notes(col, types, sync_plan.creates, decks)
     _update_notes(col, [*sync_plan.updates, *sync_plan.orphans])
     _move_decks(col, sync_plan.updates, decks)
     _set_suspended(col, [*sync_plan.updates, *sync_plan.orphans])
     if sync_plan.deletes:
         col.remove_notes([n.id for n in sync_plan.deletes])
-    col.merge_undo_entries(undo_entry)
+    return created
 
 
 # Reading the collection -------------------------------------------------------------------

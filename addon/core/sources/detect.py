@@ -7,11 +7,13 @@ export's file name changes from one export to the next.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from ..model import Graph, SourceError
 from . import roam_json
+from .exports import newest_export
 
 _EXPORT_STAMP = re.compile(r"(?i)^roam-export-\d+$")
 
@@ -23,6 +25,20 @@ def default_graph_name(path: str | Path) -> str:
         # Roam-Export-<timestamp> changes every export: name the graph after the folder.
         name = path.resolve().parent.name
     return name or "roam"
+
+
+def fingerprint(path: str | Path) -> str:
+    """A short string that changes when the source's content may have changed: the export a
+    sync would read (for a folder, its newest export), its size and modification time, and
+    a hash of its bytes (so a save that changes nothing is recognised as unchanged)."""
+    path = Path(path).expanduser()
+    try:
+        target = newest_export(path, roam_json.SUFFIXES) if path.is_dir() else path
+        stat = target.stat()
+        digest = hashlib.blake2b(target.read_bytes(), digest_size=12).hexdigest()
+    except (OSError, SourceError):
+        return "missing"
+    return f"{target}|{stat.st_size}|{digest}"
 
 
 def read_source(path: str | Path, graph_name: str = "", kind: str = "auto") -> Graph:

@@ -1,0 +1,258 @@
+"""How a sync runs inside Anki: one at a time, off the main thread, one undo step.
+
+1. Read and plan every configured source in a QueryOp (background thread).
+2. Back on the main thread, settle what needs the user: the mass-orphan guard and basic <->
+   cloze changes (a schema change). A manual sync asks; a background sync never does: it
+   skips the removals and defers the kind changes, and says so in the report.
+3. Apply all plans in one CollectionOp: Edit > Undo reverts the whole sync.
+
+A trigger that arrives while a sync runs queues a single rerun. A profile switch or close
+bumps a generation counter, so results of a sync started under the old profile are dropped.
+Background syncs are quiet: a tooltip and the report, never a modal dialog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anki.collection import Collection
+from aqt.main import AnkiQt
+from aqt.operations import CollectionOp, QueryOp
+from aqt.utils import askUser, showWarning, tooltip
+
+from ..core import sync
+from ..core.config import Config, ConfigError, SyncOptions, load_config
+from ..core.model import Graph, SourceError, gc_paused
+from ..core.sources.detect import read_source
+
+
+@dataclass
+class _Batch:
+    """What the background step hands the main thread."""
+
+    plans: list[sync.SyncPlan] = field(default_factory=list)
+    graphs: list[Graph] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+
+class QuietCollectionOp(CollectionOp):
+    """A CollectionOp without the progress window, for background syncs: the same undo
+    entry, commit and UI refresh, nothing on screen."""
+
+    def _run(self, mw: AnkiQt, op: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        mw.taskman.run_in_background(op, on_done, uses_collection=True)
+
+
+class SyncController:
+    def __init__(self, mw: AnkiQt, addon: str) -> None:
+        self.mw = mw
+        self.addon = addon
+        self.running = False
+        self.queued: bool | None = None  # the queued rerun's "manual", if any
+        self.generation = 0
+        self.last_report: dict[str, Any] | None = self._load_report()
+        self.on_report: list[Callable[[dict[str, Any]], None]] = []
+        self.on_finished: list[Callable[[], None]] = []
+
+    # Config ---------------------------------------------------------------------------
+
+    def config(self) -> Config:
+        return load_config(self.mw.addonManager.getConfig(self.addon) or {})
+
+    def raw_config(self) -> dict[str, Any]:
+        return dict(self.mw.addonManager.getConfig(self.addon) or {})
+
+    def write_config(self, raw: dict[str, Any]) -> None:
+        load_config(raw)  # raises ConfigError before anything is written
+        self.mw.addonManager.writeConfig(self.addon, raw)
+
+    # Profile lifecycle ------------------------------------------------------------------
+
+    def profile_opened(self) -> None:
+        self.generation += 1
+        self.running, self.queued = False, None
+
+    def profile_closing(self) -> None:
+        self.generation += 1
+        self.queued = None
+
+    # Triggers ---------------------------------------------------------------------------
+
+    def request(self, manual: bool) -> None:
+        """Start a sync, or queue one rerun if a sync is running (a manual one wins)."""
+        if self.mw.col is None:
+            return
+        if self.running:
+            self.queued = bool(self.queued) or manual
+            return
+        try:
+            config = self.config()
+        except ConfigError as err:
+            self._fail(f"settings: {err}", manual)
+            return
+        if not config.sources:
+            if manual:
+                showWarning("Roam Bridge has no sources yet: add one in Tools > Roam Bridge > "
+                            "Settings…", parent=self.mw)
+            return
+        self.running = True
+        generation = self.generation
+        op = QueryOp(
+            parent=self.mw,
+            op=lambda col: self._plan_all(col, config, manual),
+            success=lambda batch: self._planned(batch, config, manual, generation),
+        ).failure(lambda err: self._after_failure(err, manual, generation))
+        if manual:
+            op = op.with_progress("Roam Bridge: reading your notes…")
+        op.run_in_background()
+
+    # Step 1: background -----------------------------------------------------------------
+
+    def _plan_all(self, col: Collection, config: Config, manual: bool) -> _Batch:
+        batch = _Batch()
+        with gc_paused():
+            for source in config.sources:
+                if manual and self.mw.progress.want_cancel():
+                    batch.cancelled = True
+                    break
+                options = SyncOptions(cards=config.cards, deck=source.deck,
+                                      on_removed=config.on_removed)
+                try:
+                    graph = read_source(source.path, source.graph, source.kind)
+                except SourceError as err:
+                    batch.errors.append(str(err))
+                    continue
+                batch.graphs.append(graph)
+                batch.plans.append(sync.plan(graph, col, options))
+            batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())
+        return batch
+
+    # Step 2: main thread ----------------------------------------------------------------
+
+    def _planned(self, batch: _Batch, config: Config, manual: bool, generation: int) -> None:
+        if generation != self.generation or self.mw.col is None or batch.cancelled:
+            self._release(batch)
+            if batch.cancelled:
+                tooltip("Roam Bridge: sync cancelled; nothing was changed", parent=self.mw)
+            self._finish()
+            return
+        for plan in batch.plans:
+            if plan.refused and not (manual and self._confirm_removal(plan)):
+                plan.skip_removals()
+            elif plan.refused:
+                plan.refused = False
+        if any(p.kind_changes for p in batch.plans) and not (
+            manual and self.mw.confirm_schema_modification()
+        ):
+            for plan in batch.plans:
+                plan.defer_kind_changes()
+        if not any(p.has_changes for p in batch.plans):
+            report = sync.Report.merge(p.report() for p in batch.plans)
+            self._release(batch)
+            self._report(report, batch.errors, manual)
+            self._finish()
+            return
+        op_class = CollectionOp if manual else QuietCollectionOp
+        op_class(self.mw, lambda col: self._apply(col, batch)).success(
+            lambda report: self._applied(report, batch.errors, manual)
+        ).failure(lambda err: self._after_failure(err, manual, generation)).run_in_background(
+            initiator=self
+        )
+
+    def _confirm_removal(self, plan: sync.SyncPlan) -> bool:
+        removed = len(plan.orphans) + len(plan.deletes)
+        return askUser(
+            f"This sync would remove {removed} of the {plan.managed_before} cards that came "
+            f"from {plan.prefix.rstrip(':')}. That usually means the export is incomplete.\n\n"
+            "Remove them anyway? (No syncs everything else and leaves them alone.)",
+            parent=self.mw, defaultno=True,
+        )
+
+    # Step 3: background, then main thread -----------------------------------------------
+
+    def _apply(self, col: Collection, batch: _Batch) -> sync.Report:
+        try:
+            return sync.apply_all(batch.plans, col)
+        finally:
+            self._release(batch)
+
+    def _applied(self, report: sync.Report, errors: list[str], manual: bool) -> None:
+        self._report(report, errors, manual)
+        self._finish()
+
+    # Reporting --------------------------------------------------------------------------
+
+    def _report(self, report: sync.Report, errors: list[str], manual: bool) -> None:
+        report.errors.extend(errors)
+        summary = report_dict(report, manual)
+        self.last_report = summary
+        self._save_report(summary)
+        for listener in self.on_report:
+            listener(summary)
+        problems = len(report.warnings) + len(report.errors)
+        text = (f"Roam Bridge: {report.created} new, {report.updated} updated, "
+                f"{report.orphaned} orphaned")
+        if problems:
+            text += f"<br>{problems} problem(s): see Tools > Roam Bridge > Last sync report"
+        tooltip(text, period=6000 if problems else 3000, parent=self.mw)
+
+    def _fail(self, message: str, manual: bool) -> None:
+        report = sync.Report(errors=[message])
+        self._report(report, [], manual)
+        if manual:
+            showWarning(f"Roam Bridge could not sync:\n\n{message}", parent=self.mw)
+
+    def _after_failure(self, err: Exception, manual: bool, generation: int) -> None:
+        if generation == self.generation:
+            self._fail(f"{type(err).__name__}: {err}", manual)
+        self._finish()
+
+    def _finish(self) -> None:
+        self.running = False
+        for listener in self.on_finished:
+            listener()
+        if self.queued is not None and self.mw.col is not None:
+            manual, self.queued = self.queued, None
+            self.request(manual)
+
+    @staticmethod
+    def _release(batch: _Batch) -> None:
+        for graph in batch.graphs:
+            graph.release()
+        batch.graphs.clear()
+
+    # Persistence ------------------------------------------------------------------------
+
+    def _report_path(self) -> Path:
+        folder = Path(self.mw.addonManager.addonsFolder(self.addon)) / "user_files"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "last_report.json"
+
+    def _save_report(self, summary: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):  # the report still shows for this session
+            self._report_path().write_text(json.dumps(summary, indent=1), encoding="utf-8")
+
+    def _load_report(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._report_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+
+def report_dict(report: sync.Report, manual: bool) -> dict[str, Any]:
+    """The report as plain data, as the report dialog shows it and user_files keeps it."""
+    return {
+        **report.counts(),
+        "created_ids": report.created_ids,
+        "updated_ids": report.updated_ids,
+        "orphaned_ids": report.orphaned_ids,
+        "manual": manual,
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }

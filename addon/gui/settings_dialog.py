@@ -1,0 +1,158 @@
+"""Tools > Roam Bridge > Settings…: sources, card tags, triggers, removal policy, API token.
+
+Writes the add-on's config through Anki's add-on manager, after validating it with the same
+``load_config`` the engine uses; an invalid value is reported and nothing is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aqt.main import AnkiQt
+from aqt.qt import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+    qconnect,
+)
+from aqt.utils import showWarning
+
+from ..core.config import ON_REMOVED, ConfigError
+from ..core.sources.detect import default_graph_name
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, mw: AnkiQt, raw: dict[str, Any], save: Any) -> None:
+        super().__init__(mw)
+        self.setWindowTitle("Roam Bridge settings")
+        self.raw = dict(raw)
+        self.save = save
+        self.sources: list[dict[str, str]] = [dict(s) for s in raw.get("sources", [])]
+        layout = QVBoxLayout(self)
+
+        self.source_list = QListWidget(self)
+        qconnect(self.source_list.currentRowChanged, self._show_source)
+        layout.addWidget(self.source_list)
+        row = QHBoxLayout()
+        for label, handler in (("Add export file…", self._add_file),
+                               ("Add folder…", self._add_folder),
+                               ("Remove", self._remove)):
+            button = QPushButton(label, self)
+            qconnect(button.clicked, handler)
+            row.addWidget(button)
+        layout.addLayout(row)
+
+        source_form = QFormLayout()
+        self.graph = QLineEdit(self)
+        self.graph.setPlaceholderText("your graph's name, as in its Roam URL")
+        self.deck = QLineEdit(self)
+        self.deck.setPlaceholderText("deck for cards with no deck:: (optional)")
+        qconnect(self.graph.textEdited, self._edit_source)
+        qconnect(self.deck.textEdited, self._edit_source)
+        source_form.addRow("Graph name", self.graph)
+        source_form.addRow("Deck", self.deck)
+        layout.addLayout(source_form)
+
+        form = QFormLayout()
+        self.card_tags = QLineEdit(", ".join(raw.get("card_tags", [])), self)
+        self.default_deck = QLineEdit(raw.get("default_deck", "Roam"), self)
+        self.startup = QCheckBox("Sync in the background when the profile opens", self)
+        self.startup.setChecked(bool(raw.get("sync_on_startup", True)))
+        self.watch = QCheckBox("Sync again when a source changes", self)
+        self.watch.setChecked(bool(raw.get("watch", True)))
+        self.on_removed = QComboBox(self)
+        self.on_removed.addItems(list(ON_REMOVED))
+        self.on_removed.setCurrentText(raw.get("on_removed", "suspend"))
+        self.token = QLineEdit(raw.get("roam_api_token", ""), self)
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        form.addRow("Card tags", self.card_tags)
+        form.addRow("Default deck", self.default_deck)
+        form.addRow(self.startup)
+        form.addRow(self.watch)
+        form.addRow("When a block is gone", self.on_removed)
+        form.addRow("Roam API token", self.token)
+        holder = QWidget(self)
+        holder.setLayout(form)
+        layout.addWidget(holder)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        qconnect(buttons.accepted, self._accept)
+        qconnect(buttons.rejected, self.reject)
+        layout.addWidget(buttons)
+        self._refresh_list()
+
+    # Sources ----------------------------------------------------------------------------
+
+    def _refresh_list(self, select: int = 0) -> None:
+        self.source_list.clear()
+        for source in self.sources:
+            graph = source.get("graph") or default_graph_name(source["path"])
+            self.source_list.addItem(f"{source['path']}  (graph {graph})")
+        if self.sources:
+            self.source_list.setCurrentRow(min(select, len(self.sources) - 1))
+        self._show_source(self.source_list.currentRow())
+
+    def _show_source(self, row: int) -> None:
+        source = self.sources[row] if 0 <= row < len(self.sources) else None
+        for field, key in ((self.graph, "graph"), (self.deck, "deck")):
+            field.setEnabled(source is not None)
+            field.setText(source.get(key, "") if source else "")
+
+    def _edit_source(self) -> None:
+        row = self.source_list.currentRow()
+        if 0 <= row < len(self.sources):
+            self.sources[row]["graph"] = self.graph.text().strip()
+            self.sources[row]["deck"] = self.deck.text().strip()
+
+    def _add(self, path: str) -> None:
+        if path:
+            self.sources.append({"path": path, "kind": "auto",
+                                 "graph": default_graph_name(path), "deck": ""})
+            self._refresh_list(len(self.sources) - 1)
+
+    def _add_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Roam export", "", "Roam exports (*.json *.zip);;All files (*)"
+        )
+        self._add(path)
+
+    def _add_folder(self) -> None:
+        self._add(QFileDialog.getExistingDirectory(self, "Folder of Roam exports"))
+
+    def _remove(self) -> None:
+        row = self.source_list.currentRow()
+        if 0 <= row < len(self.sources):
+            del self.sources[row]
+            self._refresh_list(row)
+
+    # Saving -----------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        raw = dict(self.raw)
+        raw.update(
+            sources=self.sources,
+            card_tags=[t.strip().lstrip("#") for t in self.card_tags.text().split(",")
+                       if t.strip()],
+            default_deck=self.default_deck.text().strip() or "Roam",
+            sync_on_startup=self.startup.isChecked(),
+            watch=self.watch.isChecked(),
+            on_removed=self.on_removed.currentText(),
+            roam_api_token=self.token.text().strip(),
+        )
+        try:
+            self.save(raw)
+        except ConfigError as err:
+            showWarning(f"Not saved: {err}", parent=self)
+            return
+        self.accept()
