@@ -209,3 +209,16 @@ def test_source_hash_follows_every_input_the_card_shows() -> None:
     assert changed(parent_uid, "Renamed parent") != base
     author_uid = pages[0]["children"][0]["uid"]
     assert changed(author_uid, "Author:: B") != base
+
+
+def test_a_card_tag_inside_a_url_is_not_a_mark() -> None:
+    assert cards_of([page("P", block("see https://example.com/docs/#anki", uid="u"))]) == {}
+    spec = cards_of([page("P", block("Q https://x.org/#card #card", uid="q"))])["q"]
+    assert 'href="https://x.org/#card"' in spec.fields["Front"]
+
+
+def test_tags_attribute_mixes_links_and_plain_words() -> None:
+    pages = [page("P", block("Tags:: [[Machine Learning]], physics, #stats"),
+                  block("Q #card", uid="q"))]
+    assert cards_of(pages)["q"].tags == ("roam::Machine_Learning", "roam::physics",
+                                         "roam::stats")

@@ -150,3 +150,9 @@ def test_collection_open_elsewhere_gets_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "is it open in Anki" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = bridge("--collection")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1

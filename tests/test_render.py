@@ -121,3 +121,15 @@ def test_hostile_block_text_is_shown_as_harmless_text(text: str) -> None:
 def test_xss_block_is_visible_text() -> None:
     out = Renderer().inline("<script>alert(1)</script><img src=x onerror=alert(1)>")
     assert out == ("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;")
+
+
+def test_urls_with_balanced_parentheses_stay_whole() -> None:
+    url = "https://en.wikipedia.org/wiki/Mercury_(planet)"
+    assert Renderer().inline(f"[Mercury]({url})") == f'<a href="{url}">Mercury</a>'
+    assert Renderer().inline(f"see {url}.") == f'see <a href="{url}">{url}</a>.'
+
+
+@pytest.mark.parametrize("command", ["href", "style", "class", "cssId", "data", "unicode"])
+def test_math_cannot_make_links_or_styles(command: str) -> None:
+    out = Renderer().inline(f"$$\\{command}{{javascript:alert(1)}}{{x}}$$")
+    assert f"\\{command}{{" not in out and f"\\text{{{command}}}" in out

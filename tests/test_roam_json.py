@@ -163,3 +163,19 @@ def test_released_graph_has_no_links_left() -> None:
     six = graph.blocks["xNUTmfMSW"]
     graph.release()
     assert six.parent is None and graph.blocks == {} and graph.pages == {}
+
+
+def test_a_block_uid_that_is_not_text_is_a_source_error(tmp_path: Path) -> None:
+    bad = write_export(tmp_path / "e.json", [page("P", block("x", uid=["not", "text"]))])
+    with pytest.raises(SourceError, match="'uid' is not text"):
+        roam_json.read(bad, "g")
+
+
+def test_graph_names_are_nfc_and_never_hold_a_colon(tmp_path: Path) -> None:
+    import unicodedata
+
+    export = write_export(tmp_path / "e.json", [page("P", block("x"))])
+    assert read_source(export, unicodedata.normalize("NFD", "Café")).name == "Café"
+    with pytest.raises(SourceError, match="no ':'"):
+        read_source(export, "work:2024")
+    assert default_graph_name(tmp_path / "a:b.json") == "a-b"

@@ -369,17 +369,37 @@ def test_fixture_export_syncs_once_marked(tmp_path: Path) -> None:
         col.close()
 
 
-def test_dropping_reversed_keeps_the_note_and_says_the_reverse_card_is_empty(
+def test_dropping_reversed_suspends_the_reverse_card_and_restoring_brings_it_back(
     synced: Syncer,
 ) -> None:
+    col = synced.col
     nid = synced.note("flip").id
+    review(col, nid)
+    forward, reverse = (c.id for c in synced.note("flip").cards())
+    history = snapshot(col, nid)["revlog"]
     report = synced(edited(BASE, "flip", "Flip me #card"))
     assert report.updated == 1
-    assert synced.note("flip").id == nid
     assert synced.note("flip")["Add Reverse"] == ""
-    assert any("reverse card is now empty" in w for w in report.warnings)
-    again = synced(edited(BASE, "flip", "Flip me #card"))
-    assert again.warnings == [] and again.unchanged == 5
+    assert col.get_card(reverse).queue == QUEUE_TYPE_SUSPENDED, "no blank card in review"
+    assert col.get_card(forward).queue != QUEUE_TYPE_SUSPENDED
+    assert synced(edited(BASE, "flip", "Flip me #card")).unchanged == 5
+    synced(BASE)
+    assert col.get_card(reverse).queue != QUEUE_TYPE_SUSPENDED
+    assert snapshot(col, nid)["revlog"] == history
+
+
+def test_cloze_to_basic_suspends_the_cards_of_clozes_that_are_gone(syncer: Syncer) -> None:
+    col = syncer.col
+    two = [page("P", block("{Paris} is in {France} #card", block("Answer"), uid="c"))]
+    syncer(two)
+    nid = syncer.note("c").id
+    first, second = col.card_ids_of_note(nid)
+    syncer([page("P", block("Where is Paris? #card", block("France"), uid="c"))])
+    assert col.get_card(first).queue != QUEUE_TYPE_SUSPENDED
+    assert col.get_card(second).queue == QUEUE_TYPE_SUSPENDED
+    syncer(two)
+    assert col.card_ids_of_note(nid) == [first, second]
+    assert all(col.get_card(c).queue != QUEUE_TYPE_SUSPENDED for c in (first, second))
 
 
 def test_two_sources_apply_as_one_undo_step(col: Collection) -> None:
@@ -411,3 +431,39 @@ def test_skipping_removals_lets_a_refused_run_sync_the_rest(synced: Syncer) -> N
     report = sync.apply(plan, synced.col)
     assert (report.updated, report.orphaned, report.unchanged) == (1, 0, 4)
     assert ORPHAN_TAG not in synced.note("neuron").tags
+
+
+def test_a_decomposed_unicode_graph_name_never_duplicates_notes(tmp_path: Path) -> None:
+    import unicodedata
+
+    col = Collection(str(tmp_path / "c.anki2"))
+    try:
+        decomposed = Syncer(col, graph=unicodedata.normalize("NFD", "Café"))
+        for _ in range(3):
+            decomposed(BASE)
+        assert col.note_count() == 5
+    finally:
+        col.close()
+
+
+def test_a_users_clone_of_our_note_type_is_never_treated_as_ours(synced: Syncer) -> None:
+    col = synced.col
+    ours = col.models.by_name("Roam Bridge Basic")
+    clone = col.models.copy(ours, add=False)
+    clone["name"] = "AAA my clone"
+    col.models.add_dict(clone)
+    report = synced(BASE)
+    assert (report.created, report.unchanged) == (0, 5)
+    assert col.note_count() == 5
+
+
+def test_two_plans_for_one_graph_create_each_note_once(col: Collection) -> None:
+    syncer = Syncer(col)
+    report = sync.apply_all([syncer.plan(BASE, deck="A"), syncer.plan(BASE, deck="B")], col)
+    assert report.created == 5 and col.note_count() == 5
+    assert any("not added again" in w for w in report.warnings)
+
+
+def test_an_empty_cloze_is_not_a_cloze(syncer: Syncer) -> None:
+    syncer([page("P", block("Fill in {{c1::}} later #card", uid="e"))])
+    assert syncer.note("e").note_type()["name"] == "Roam Bridge Basic"

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -119,9 +120,16 @@ def _print_report(report: sync.Report, source: str, graph: str, as_json: bool) -
         print(json.dumps(counts, ensure_ascii=False))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are bad input too: one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"roam-bridge: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.bridge", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m tools.bridge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sync_cmd = commands.add_parser("sync", help="sync a source into a collection")
     sync_cmd.add_argument("source", help="export file, zip or folder")
     sync_cmd.add_argument(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,12 +41,14 @@ CLOZE_FIELDS = ("Text", "Back Extra", "Context", "Source")
 
 # Code, math and {{widgets}} are opaque to cloze shorthand; same-length masks keep positions.
 _OPAQUE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\{\{(?!c\d+::|cloze[\s:])(?:.*?)\}\}", re.S)
-_EXPLICIT_CLOZE = re.compile(r"\{\{c(\d+)::")
+_CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
+_EXPLICIT_CLOZE = re.compile(r"\{\{c(\d+)::(?!\}\})")
 _LOGSEQ_CLOZE = re.compile(r"\{\{cloze[\s:]\s*(.+?)\}\}", re.S)
 _NUMBERED_SHORT = re.compile(r"(?<!\{)\{c(\d+):(?!:)([^{}]+)\}(?!\})")
 _BARE_SHORT = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
 _HIGHLIGHT = re.compile(r"\^\^(.+?)\^\^|==(.+?)==")
-_TAG_TOKEN = re.compile(r"#\[\[(.+?)\]\](?!\])|\[\[(.+?)\]\](?!\])|(?<![\w#])#([\w\-/]+)")
+_TAG_TOKEN = re.compile(r"#\[\[(.+?)\]\](?!\])|\[\[(.+?)\]\](?!\])|(?<![\w#/])#([\w\-/]+)")
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
 @dataclass(eq=False)
@@ -70,7 +73,9 @@ class CardSpec:
 
 
 def key_for(graph: Graph, uid: str) -> str:
-    return f"{graph.source}:{graph.name}:{uid}"
+    """``<source>:<graph>:<uid>``, in NFC like every field Anki stores."""
+    key = f"{graph.source}:{graph.name}:{uid}".strip()
+    return key if key.isascii() else unicodedata.normalize("NFC", key)
 
 
 def collect(graph: Graph, options: CardOptions, source_deck: str = "") -> list[CardSpec]:
@@ -184,7 +189,7 @@ class _Builder:
         found: list[str] = []
         tags_attr = attrs.get("tags")
         if tags_attr:
-            found.extend(tag_names(tags_attr[1]) or tags_attr[1].split(","))
+            found.extend(_listed_tags(tags_attr[1]))
         for block in page.children:
             if _only_tags(block.string):
                 found.extend(tag_names(block.string))
@@ -357,9 +362,13 @@ def cloze_text(text: str, highlight: bool = False) -> str | None:
 
 
 def _mask_opaque(text: str, code_only: bool = False) -> str:
+    """``text`` with code, math, URLs (and unless ``code_only``, ``{{widgets}}``) blanked out
+    character for character, so positions still match the original."""
+    if "://" in text:
+        text = _URL.sub(lambda m: "\x00" * len(m.group(0)), text)
     if "`" not in text and "$$" not in text and (code_only or "{{" not in text):
         return text
-    pattern = re.compile(r"```.*?```|`[^`]*`", re.S) if code_only else _OPAQUE
+    pattern = _CODE if code_only else _OPAQUE
     return pattern.sub(lambda m: "\x00" * len(m.group(0)), text)
 
 
@@ -380,6 +389,14 @@ def tag_names(text: str) -> list[str]:
         name = m.group(1) or m.group(2) or m.group(3)
         names.append(page_title_text(name).strip())
     return [n for n in names if n]
+
+
+def _listed_tags(value: str) -> list[str]:
+    """Tags in an attribute value: links and #tags, and plain comma-separated words."""
+    found: list[str] = []
+    for item in value.split(","):
+        found.extend(tag_names(item) or ([item.strip()] if item.strip() else []))
+    return found
 
 
 def _only_tags(text: str) -> bool:

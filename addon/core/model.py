@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -92,6 +93,9 @@ class Graph:
     pages: dict[str, Page] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.name = graph_name(self.name)
+
     def add_page(self, page: Page) -> Page:
         self.pages[page.title] = page
         return page
@@ -140,6 +144,19 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def graph_name(name: str) -> str:
+    """A graph name as it goes into keys: NFC (as Anki stores fields), trimmed, no ':'.
+
+    macOS gives file names in decomposed Unicode; without normalising, "Café" from a folder
+    name would never match the "Café" Anki stored, and every run would add the notes again.
+    A ':' would make one graph's keys a prefix of another's.
+    """
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name or ":" in name:
+        raise ValueError(f"graph name {name!r} must be non-empty and contain no ':'")
+    return name
 
 
 def attribute_key(name: str) -> str:

@@ -76,7 +76,12 @@ def find(col: Collection) -> dict[Kind, NotetypeDict]:
     for entry in col.models.all_names_and_ids():
         nt = col.models.get(entry.id)  # type: ignore[arg-type]
         marker = nt.get(MARKER) if nt else None
-        if isinstance(marker, dict) and marker.get("kind") in NAMES:
+        # A user's clone copies the marker but gets a new id: it is theirs, not ours.
+        if (
+            isinstance(marker, dict)
+            and marker.get("kind") in NAMES
+            and marker.get("id") == nt["id"]
+        ):
             found.setdefault(marker["kind"], nt)
     return found
 
@@ -119,8 +124,11 @@ def _create(col: Collection, kind: Kind) -> NotetypeDict:
         mm.add_template(nt, template)
     nt["css"] = CSS
     nt[MARKER] = _marker(kind, nt)
-    mm.add_dict(nt)
-    return mm.by_name(name)  # type: ignore[return-value]
+    created = mm.get(mm.add_dict(nt).id)
+    assert created is not None
+    created[MARKER] = {**created[MARKER], "id": created["id"]}
+    mm.update_dict(created)
+    return created
 
 
 def _upgrade(col: Collection, kind: Kind, nt: NotetypeDict) -> list[str]:
@@ -139,7 +147,7 @@ def _upgrade(col: Collection, kind: Kind, nt: NotetypeDict) -> list[str]:
         warnings.append(
             f"note type {nt['name']!r}: templates were edited, so they were not upgraded"
         )
-    nt[MARKER] = _marker(kind, nt)
+    nt[MARKER] = {**_marker(kind, nt), "id": nt["id"]}
     mm.update_dict(nt)
     return warnings
 

@@ -31,6 +31,11 @@ REF = re.compile(r"\(\(([\w-]{5,})\)\)")
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
 # Text with none of these characters renders as itself, escaped: skip markdown entirely.
 _NEEDS_MARKDOWN = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]|https?:|^\s*-{3,}", re.IGNORECASE)
+# A link target: no spaces, parentheses only balanced one level deep, as in
+# https://en.wikipedia.org/wiki/Mercury_(planet)
+_URL_BODY = r"(?:[^()\s]|\([^()\s]*\))+"
+# MathJax commands that make links, styles or raw HTML: shown as text, never run.
+_UNSAFE_TEX = re.compile(r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox)\b")
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = re.compile(r"<[^>]*>")
@@ -77,7 +82,7 @@ class Renderer:
         names = "|".join(re.escape(t) for t in sorted(self.hidden_tags, key=len, reverse=True))
         # Hidden tags in their three forms, with the space before them.
         self._hidden = (
-            re.compile(rf"\s*(?:#\[\[(?:{names})\]\]|\[\[(?:{names})\]\]|(?<![\w#])#(?:{names}))"
+            re.compile(rf"\s*(?:#\[\[(?:{names})\]\]|\[\[(?:{names})\]\]|(?<![\w#/])#(?:{names}))"
                        r"(?![\w\-/\]])", re.IGNORECASE)
             if names else None
         )
@@ -195,9 +200,10 @@ class RoamExtension(Extension):
             (ClozePattern(r"\{\{c(\d+)::(.+?)(?:::([^{}]*?))?\}\}"), "rb_cloze", 180),
             (RefPattern(REF.pattern, r), "rb_ref", 178),
             (WidgetPattern(r"\{\{(.*?)\}\}"), "rb_widget", 176),
-            (ImagePattern(r"!\[([^\]]*)\]\(([^()\s]+)\)"), "rb_image", 175),
-            (AliasPattern(r"\[([^\[\]]+)\]\(([^()\s]+)\)"), "rb_alias", 170),
-            (UrlPattern(r"https?://[^\s<>\[\]()]+[^\s<>\[\]().,;:!?\"']"), "rb_url", 165),
+            (ImagePattern(rf"!\[([^\]]*)\]\(({_URL_BODY})\)"), "rb_image", 175),
+            (AliasPattern(rf"\[([^\[\]]+)\]\(({_URL_BODY})\)"), "rb_alias", 170),
+            (UrlPattern(r"https?://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
+                        r"(?<![.,;:!?\"'])"), "rb_url", 165),
             (PageLinkPattern(r"(#?)\[\[", r), "rb_page", 160),
             (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:][\w\-/]+)*)", r),
              "rb_tag", 155),
@@ -217,7 +223,8 @@ def _span(cls: str, text: str = "") -> etree.Element:
 
 class MathPattern(InlineProcessor):
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        return _span("rb-math", f"\\({m.group(1)}\\)"), m.start(0), m.end(0)
+        tex = _UNSAFE_TEX.sub(r"\\text{\1}", m.group(1))
+        return _span("rb-math", f"\\({tex}\\)"), m.start(0), m.end(0)
 
 
 class ClozePattern(InlineProcessor):

@@ -26,7 +26,7 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -45,6 +45,7 @@ BRIDGE_TAG_PREFIX = "roam::"
 
 _STATE = re.compile(r'<span class="rb-state" hidden data-h="([^"]*)" data-rb="([^"]*)"></span>')
 _STATE_HASH_MARK = 'data-h="'
+_CLOZE_NUMBER = re.compile(r"\{\{c(\d+)::")
 
 
 class MassOrphanRefused(Exception):
@@ -139,6 +140,8 @@ class Update:
     new_kind: Kind | None = None
     moved: bool = False
     restored: bool = False
+    # Card ordinals the note's content gives cards to; None for an orphan (it has none).
+    live_ords: frozenset[int] | None = None
     suspend: tuple[int, ...] = ()
     unsuspend: tuple[int, ...] = ()
 
@@ -291,11 +294,6 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
         if not _has_content(spec, result.warnings):
             result.unchanged += 1
             continue
-        if note.fields.get("Add Reverse") and not spec.reversed:
-            result.warnings.append(
-                f"{spec.key}: no longer reversed; its reverse card is now empty "
-                "(Tools > Empty Cards removes it)"
-            )
         result.updates.append(_update_for(note, spec))
 
     for note in gone:
@@ -339,10 +337,39 @@ def apply_all(plans: Sequence[SyncPlan], col: Collection) -> Report:
         types, warnings = notetypes.ensure(col)
         report.warnings.extend(warnings)
         decks = _DeckIds(col)
+        taken = _taken_guids(col, [spec.key for p in plans for spec in p.creates])
         for sync_plan in plans:
+            sync_plan.creates = _not_taken(sync_plan.creates, taken, report.warnings)
             report.created_ids.extend(_apply(sync_plan, col, types, decks))
+        report.created = len(report.created_ids)
         report.changes = col.merge_undo_entries(undo_entry)
     return report
+
+
+def _taken_guids(col: Collection, keys: list[str]) -> set[str]:
+    """GUIDs of new notes that some note already has: a note of ours in a note type we do
+    not manage (a user's clone), or a second source naming the same graph."""
+    guids = [guid_for(key) for key in keys]
+    taken: set[str] = set()
+    for start in range(0, len(guids), 500):
+        chunk = guids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        taken.update(col.db.list(f"select guid from notes where guid in ({marks})", *chunk))
+    return taken
+
+
+def _not_taken(specs: list[CardSpec], taken: set[str], warnings: list[str]) -> list[CardSpec]:
+    """Never two notes for one key: a spec whose GUID exists already is not added again."""
+    kept = []
+    for spec in specs:
+        guid = guid_for(spec.key)
+        if guid in taken:
+            warnings.append(f"{spec.key}: a note with this block's id exists outside Roam "
+                            "Bridge's note types (or twice in the sources); not added again")
+            continue
+        taken.add(guid)
+        kept.append(spec)
+    return kept
 
 
 def _apply(
@@ -453,9 +480,8 @@ def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
         update.new_kind = spec.kind
     update.deck = spec.deck if deck_before is None or deck_before != spec.deck else None
     update.moved = bool(state and state.location != spec.location)
-    if note.orphaned:
-        update.restored = True
-        update.unsuspend = state.suspended if state else ()
+    update.restored = note.orphaned
+    update.live_ords = _live_ords(spec)
     return update
 
 
@@ -486,39 +512,52 @@ def _merge_tags(
 
 
 def _attach_card_changes(col: Collection, result: SyncPlan, decks: _DeckNames) -> None:
-    """Card-level facts (current deck, suspension), read in one query for the notes that
-    need them."""
-    suspending = result.options.on_removed == "suspend"
-    pending = [u for u in result.updates if u.deck is not None or u.restored]
-    pending += result.orphans if suspending else []
+    """Card-level changes, from one query over the notes that change: which cards the bridge
+    suspends or unsuspends, and whether cards need moving when no deck was remembered.
+
+    The bridge suspends the cards of an orphan (policy "suspend") and cards left empty by a
+    change (a reverse card no longer wanted, a cloze number that is gone), and remembers
+    which it suspended: it unsuspends only those, never a card the user suspended.
+    """
+    pending = [*result.updates, *result.orphans]
     if not pending:
         return
-    orphan_ids = {u.note.id for u in result.orphans}
-    cards: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    suspend_orphans = result.options.on_removed == "suspend"
+    cards: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
     nids = ids2str(u.note.id for u in pending)
-    for cid, nid, did, queue in col.db.all(
-        f"select id, nid, did, queue from cards where nid in {nids}"
+    for cid, nid, did, queue, ord_ in col.db.all(
+        f"select id, nid, did, queue, ord from cards where nid in {nids}"
     ):
-        cards[nid].append((cid, did, queue))
+        cards[nid].append((cid, did, queue, ord_))
     for update in pending:
         note_cards = cards.get(update.note.id, [])
-        if suspending and update.note.id in orphan_ids:
-            # Remember only the cards we suspend, so a restore leaves the user's own alone.
-            update.suspend = tuple(cid for cid, _, queue in note_cards if queue != -1)
-            update.state = NoteState(
-                update.state.source_hash, update.state.tags, update.state.deck,
-                update.state.location, update.suspend,
-            )
-        if update.restored:
-            existing = {cid for cid, _, _ in note_cards}
-            update.unsuspend = tuple(c for c in update.unsuspend if c in existing)
+        if update.live_ords is None:
+            want = {cid for cid, *_ in note_cards} if suspend_orphans else set()
+        else:
+            want = {cid for cid, _, _, ord_ in note_cards if ord_ not in update.live_ords}
+        ours_before = set(update.note.state.suspended if update.note.state else ())
+        ours_before &= {cid for cid, *_ in note_cards}
+        update.suspend = tuple(cid for cid, _, queue, _ in note_cards
+                               if cid in want and queue != -1)
+        update.unsuspend = tuple(sorted(ours_before - want))
+        update.state = replace(
+            update.state, suspended=tuple(sorted((ours_before & want) | set(update.suspend)))
+        )
         # Without memory of the deck we set, only move cards that are elsewhere.
         if (
             update.deck is not None
             and update.note.state is None
-            and all(decks.name(did) == update.deck for _, did, _ in note_cards)
+            and all(decks.name(did) == update.deck for _, did, _, _ in note_cards)
         ):
             update.deck = None
+
+
+def _live_ords(spec: CardSpec) -> frozenset[int]:
+    """The card ordinals this spec's note gives content to (see the note types' templates)."""
+    if spec.kind == "cloze":
+        return frozenset(int(n) - 1 for n in _CLOZE_NUMBER.findall(spec.fields["Text"]))
+    reverse = spec.reversed and bool(spec.fields["Back"].strip())
+    return frozenset({0, 1} if reverse else {0})
 
 
 class _DeckNames:

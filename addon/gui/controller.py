@@ -129,6 +129,12 @@ class SyncController:
                 except SourceError as err:
                     batch.errors.append(str(err))
                     continue
+                prefix = f"{graph.source}:{graph.name}:"
+                if any(p.prefix == prefix for p in batch.plans):
+                    batch.errors.append(f"{source.path}: graph {graph.name!r} is already synced "
+                                        "from another source; give each source its own graph")
+                    graph.release()
+                    continue
                 batch.graphs.append(graph)
                 batch.plans.append(sync.plan(graph, col, options))
             batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())

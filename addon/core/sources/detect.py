@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 
 from ..model import Graph, SourceError
+from ..model import graph_name as model_graph_name
 from . import roam_json
 from .exports import newest_export
 
@@ -24,7 +26,7 @@ def default_graph_name(path: str | Path) -> str:
     if _EXPORT_STAMP.match(name):
         # Roam-Export-<timestamp> changes every export: name the graph after the folder.
         name = path.resolve().parent.name
-    return name or "roam"
+    return unicodedata.normalize("NFC", name).replace(":", "-").strip() or "roam"
 
 
 def fingerprint(path: str | Path) -> str:
@@ -45,6 +47,10 @@ def read_source(path: str | Path, graph_name: str = "", kind: str = "auto") -> G
     """Read ``path`` with the reader its kind (or its shape, for ``auto``) calls for."""
     path = Path(path).expanduser()
     graph_name = graph_name or default_graph_name(path)
+    try:
+        graph_name = model_graph_name(graph_name)
+    except ValueError as err:
+        raise SourceError(path, str(err)) from None
     if kind not in ("auto", "roam-json"):
         raise SourceError(path, f"unknown source kind {kind!r} (known: auto, roam-json)")
     if path.is_dir() or path.suffix.lower() in roam_json.SUFFIXES:

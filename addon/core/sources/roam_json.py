@@ -71,10 +71,12 @@ def _add_children(
             if not isinstance(text, str):
                 raise SourceError(label, f"page {page.title!r}: a block's 'string' is not text")
             uid = raw.get("uid") or _synthetic_uid(page.title, text)
+            if not isinstance(uid, str):
+                raise SourceError(label, f"page {page.title!r}: a block's 'uid' is not text")
             heading = raw.get("heading")
             block = Block(uid, text, page, owner, [], heading if isinstance(heading, int) else 0)
             into.append(block)
-            blocks[block.uid] = block
+            blocks[uid] = block
             kids = raw.get("children")
             if kids:
                 if not isinstance(kids, list):
