@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint package anki system-deps clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,19 @@ $(STAMP): requirements.txt
 demo: $(STAMP)
 	$(PY) -m tools.demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# Debian libraries Qt WebEngine needs to run Anki headless in the end-to-end tests.
+system-deps:
+	bash tools/system_deps.sh
+
+package: $(STAMP)
+	$(PY) -m tools.package
+
+anki: $(STAMP)
+	$(PY) -m tools.run_anki
 
 bench: $(STAMP)
 	$(PY) -m tools.bench
@@ -26,4 +36,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) .demo dist .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) .demo .anki-demo dist .bench .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ Background syncs are quiet: a tooltip and the report, never a modal dialog.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class SyncController:
         self.running = False
         self.queued: bool | None = None  # the queued rerun's "manual", if any
         self.generation = 0
+        self._gc_paused = False
         self.last_report: dict[str, Any] | None = self._load_report()
         self.on_report: list[Callable[[dict[str, Any]], None]] = []
         self.on_finished: list[Callable[[], None]] = []
@@ -103,6 +105,7 @@ class SyncController:
                             "Settings…", parent=self.mw)
             return
         self.running = True
+        self._pause_gc()
         generation = self.generation
         op = QueryOp(
             parent=self.mw,
@@ -220,7 +223,20 @@ class SyncController:
             self._fail(f"{type(err).__name__}: {err}", manual)
         self._finish()
 
+    def _pause_gc(self) -> None:
+        """Keep the cyclic collector off from planning until the graph is freed.
+
+        Planning builds hundreds of thousands of objects. With the collector on between the
+        two background steps, the next collection (on whichever thread allocates, often the
+        UI's) would walk all of them while holding the GIL: a visible freeze.
+        """
+        self._gc_paused = gc.isenabled()
+        gc.disable()
+
     def _finish(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
         self.running = False
         for listener in self.on_finished:
             listener()
@@ -230,9 +246,11 @@ class SyncController:
 
     @staticmethod
     def _release(batch: _Batch) -> None:
+        """Free the graphs and plans here, on the worker thread, not later on the UI's."""
         for graph in batch.graphs:
             graph.release()
         batch.graphs.clear()
+        batch.plans.clear()
 
     # Persistence ------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ class SourceWatcher(QObject):
         for source in self.sources:
             wanted.add(source)
             wanted.add(os.path.dirname(source) or ".")
+            if os.path.isdir(source):
+                # A folder reports files added or renamed, not files rewritten in place.
+                wanted.update(str(p) for p in Path(source).iterdir() if p.is_file())
         watched = set(self._watcher.files()) | set(self._watcher.directories())
         missing = [p for p in wanted - watched if os.path.exists(p)]
         if missing:

@@ -1,0 +1,214 @@
+"""Real Anki desktop, headless, with the add-on installed from the built .ankiaddon.
+
+One Anki process per test module section, driven through a small test-only add-on (see
+harness.py): startup sync, Sync now, watching the export, Edit > Undo, the reviewer, a
+main-thread heartbeat during a large background sync, and a clean exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import (
+    AnkiProcess,
+    create_base,
+    install_ankiaddon,
+    install_driver_addon,
+    launch_anki,
+)
+from tools.graphgen import generate
+from tools.package import build
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILE = "e2e"
+GRAPH = "roam-bridge-demo"
+GUI = "__import__('sys').modules['roam_bridge.gui']"
+SEED_CARDS = 9
+
+pytestmark = pytest.mark.e2e
+
+
+@contextlib.contextmanager
+def start_anki(tmp: Path, config: dict) -> Iterator[AnkiProcess]:
+    package = build(tmp / "roam_bridge.ankiaddon")
+    base = create_base(tmp / "base", PROFILE)
+    install_driver_addon(base)
+    folder = install_ankiaddon(base, package)
+    defaults = json.loads((ROOT / "config.json").read_text(encoding="utf-8"))
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta["config"] = {**defaults, **config}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with launch_anki(base, PROFILE, log_path=tmp / "anki.log") as anki:
+        anki.driver.wait_for_collection(timeout=90)
+        yield anki
+        if anki.proc.poll() is None:
+            anki.driver.quit()
+            anki.assert_clean_exit(timeout=60)
+
+
+def wait_for_report(anki: AnkiProcess, after: float, timeout: float = 60) -> dict:
+    """The controller's next report finished after ``after`` (a driver-side clock value)."""
+    driver = anki.driver
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = driver.eval(f"({GUI}.CONTROLLER.running, {GUI}.CONTROLLER.last_report, "
+                            "__import__('time').time())")
+        running, report, _ = state
+        if not running and report and report.get("_at", 0) > after:
+            return report
+        time.sleep(0.1)
+    raise AssertionError(f"no sync report within {timeout}s; log:\n{anki.log_text()[-3000:]}")
+
+
+def stamp_reports(anki: AnkiProcess) -> None:
+    """Tag each report with the time it arrived, so a test can wait for the next one."""
+    anki.driver.exec(
+        f"import time\n"
+        f"c = {GUI}.CONTROLLER\n"
+        "c.on_report.append(lambda r: r.__setitem__('_at', time.time()))\n"
+        "result = True"
+    )
+
+
+def now(anki: AnkiProcess) -> float:
+    return anki.driver.eval("__import__('time').time()")
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnkiProcess, Path]]:
+    tmp = tmp_path_factory.mktemp("desktop")
+    seeds = tmp / "seeds"
+    shutil.copytree(ROOT / "seeds", seeds)
+    config = {"sources": [{"path": str(seeds), "kind": "auto", "graph": GRAPH, "deck": ""}],
+              "sync_on_startup": True, "watch": True}
+    with start_anki(tmp, config) as anki:
+        yield anki, seeds
+
+
+def managed_count(anki: AnkiProcess) -> int:
+    return anki.driver.eval(f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\"'))")
+
+
+def test_startup_sync_creates_the_notes_without_any_dialog(seeded) -> None:
+    anki, _ = seeded
+    deadline = time.monotonic() + 60
+    while managed_count(anki) < SEED_CARDS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert managed_count(anki) == SEED_CARDS
+    anki.driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=30)
+    assert anki.driver.eval("mw.app.activeModalWidget() is None")
+    visible = anki.driver.eval(
+        "[w.windowTitle() for w in mw.app.topLevelWidgets() "
+        "if w.isVisible() and w is not mw and w.isWindow() and w.windowTitle()]"
+    )
+    assert visible == [], f"startup showed windows: {visible}"
+    stamp_reports(anki)
+
+
+def test_sync_now_is_idempotent(seeded) -> None:
+    anki, _ = seeded
+    mod_before = anki.driver.eval("mw.col.mod")
+    start = now(anki)
+    anki.driver.trigger_action("Sync now", menu="Tools")
+    report = wait_for_report(anki, start)
+    assert report["manual"] is True
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, SEED_CARDS)
+    assert anki.driver.eval("mw.col.mod") == mod_before
+
+
+def test_an_edited_export_is_synced_by_the_watcher_and_undo_reverts_it(seeded) -> None:
+    anki, seeds = seeded
+    export = seeds / "roam-bridge-demo.json"
+    pages = json.loads(export.read_text(encoding="utf-8"))
+    target = _first_card_block(pages)
+    old_text = target["string"]
+    target["string"] = "Edited in the export: what is knowledge distillation? #card"
+    start = now(anki)
+    temp = export.with_suffix(".tmp")
+    temp.write_text(json.dumps(pages), encoding="utf-8")
+    temp.replace(export)  # an atomic save, as editors and browsers do it
+    report = wait_for_report(anki, start, timeout=60)
+    assert report["manual"] is False and report["updated"] == 1
+    key = f"roam:{GRAPH}:{target['uid']}"
+    front = f"mw.col.get_note(mw.col.find_notes('\"SourceID:{key}\"')[0])['Front']"
+    assert anki.driver.eval(front).startswith("Edited in the export")
+    undo_text = anki.driver.eval("mw.form.actionUndo.text()")
+    assert "Roam Bridge sync" in undo_text
+    anki.driver.trigger_action(undo_text, menu="Edit")
+    anki.driver.wait_until(f"not {front}.startswith('Edited')", timeout=30)
+    assert "knowledge distillation" in anki.driver.eval(front)
+    assert old_text.startswith("What is")
+
+
+def test_the_reviewer_shows_a_synced_card_with_its_context(seeded, tmp_path: Path) -> None:
+    anki, _ = seeded
+    driver = anki.driver
+    deck = driver.eval("mw.col.decks.id_for_name('Roam')")
+    driver.open_reviewer(deck_id=deck)
+    driver.show_answer()
+    html = driver.wait_for_web_text("Open in Roam", web="reviewer", timeout=30)
+    assert "rb-context" in html
+    assert "Dwarkesh Patel" in html, "the page's Author attribute shows on the answer"
+    assert f"https://roamresearch.com/#/app/{GRAPH}/page/" in html
+    shot = tmp_path / "reviewer.png"
+    driver.screenshot(shot)
+    assert shot.exists() and shot.stat().st_size > 1000
+    driver.exec("mw.moveToState('deckBrowser'); result = True")
+
+
+def test_anki_exits_cleanly(seeded) -> None:
+    anki, _ = seeded
+    anki.driver.quit()
+    anki.assert_clean_exit(timeout=60)
+
+
+def test_a_large_background_sync_never_stalls_the_main_thread(tmp_path: Path) -> None:
+    export = tmp_path / "big" / "graph.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps(generate(blocks=40_000, cards=10_000, seed=11)))
+    config = {"sources": [{"path": str(export), "kind": "auto", "graph": "big", "deck": ""}],
+              "sync_on_startup": False, "watch": False}
+    with start_anki(tmp_path, config) as anki:
+        stamp_reports(anki)
+        anki.driver.exec(
+            "from aqt.qt import QTimer\n"
+            "import time\n"
+            "hb = {'last': time.perf_counter(), 'worst': 0.0}\n"
+            "def tick():\n"
+            "    t = time.perf_counter()\n"
+            "    hb['worst'] = max(hb['worst'], t - hb['last'])\n"
+            "    hb['last'] = t\n"
+            "timer = QTimer(mw)\n"
+            "timer.timeout.connect(tick)\n"
+            "timer.start(10)\n"
+            "mw._e2e_heartbeat = (timer, hb)\n"
+            "result = True"
+        )
+        time.sleep(0.5)
+        start = now(anki)
+        anki.driver.exec("mw._e2e_heartbeat[1]['worst'] = 0.0\n"
+                         f"{GUI}.CONTROLLER.request(manual=False)\nresult = True")
+        report = wait_for_report(anki, start, timeout=180)
+        worst = anki.driver.exec("timer, hb = mw._e2e_heartbeat\ntimer.stop()\n"
+                                 "result = hb['worst']")
+        print(f"worst main-thread gap: {worst * 1000:.0f} ms")
+        assert report["created"] == 10_000, report
+        assert anki.driver.eval("mw.col.note_count()") == 10_000
+        assert worst < 0.100, f"main thread stalled {worst * 1000:.0f} ms"
+
+
+def _first_card_block(pages: list[dict]) -> dict:
+    stack = [b for p in pages for b in p.get("children", [])]
+    while stack:
+        raw = stack.pop(0)
+        if raw["string"].startswith("What is [[knowledge distillation]]"):
+            return raw
+        stack.extend(raw.get("children", []))
+    raise AssertionError("seed card not found")
