@@ -89,13 +89,16 @@ class Renderer:
         self._instances: list[markdown.Markdown] = []
         self._ref_stack: list[str] = []
         self._block_cache: dict[str, str] = {}
+        self._crumb_cache: dict[str, str] = {}
 
     # Public API ---------------------------------------------------------------------------
 
     def inline(self, text: str) -> str:
         """HTML for one block's text; a single paragraph is unwrapped."""
-        text = _CONTROL.sub("", text).strip()
-        if self._hidden is not None and "`" not in text:
+        if not text.isprintable():
+            text = _CONTROL.sub("", text)
+        text = text.strip()
+        if self._hidden is not None and "`" not in text and self._mentions_hidden(text):
             # Dropped up front (the patterns would render them as nothing anyway) so that a
             # plain "Question? #card" takes the fast path below.
             text = self._hidden.sub("", text).strip()
@@ -111,6 +114,10 @@ class Renderer:
         else:
             out = _convert_inline(md, text)
         return _restore_clozes(out).strip()
+
+    def _mentions_hidden(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(tag in lowered for tag in self.hidden_tags)
 
     def block(self, block: Block) -> str:
         """HTML for a block's own text, memoized by uid (ancestors are shared by many cards)."""
@@ -133,13 +140,19 @@ class Renderer:
             self._ref_stack.pop()
 
     def crumb(self, block: Block) -> str:
-        """A block shown in a breadcrumb: rendered, or shortened plain text when long."""
-        rendered = self.block(block)
-        text = plain_text(rendered)
-        if len(text) <= SHORT_CRUMB:
-            return rendered
-        cut = text[:SHORT_CRUMB].rsplit(" ", 1)[0].rstrip(" ,;:–-")
-        return html.escape(cut, quote=False) + "…"
+        """A block shown in a breadcrumb: rendered, or shortened plain text when long.
+        Memoized by uid, like ``block``: a parent is a crumb of every card below it."""
+        cached = self._crumb_cache.get(block.uid)
+        if cached is None:
+            rendered = self.block(block)
+            text = plain_text(rendered)
+            if len(text) <= SHORT_CRUMB:
+                cached = rendered
+            else:
+                cut = text[:SHORT_CRUMB].rsplit(" ", 1)[0].rstrip(" ,;:–-")
+                cached = html.escape(cut, quote=False) + "…"
+            self._crumb_cache[block.uid] = cached
+        return cached
 
     # Internals ----------------------------------------------------------------------------
 

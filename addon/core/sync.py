@@ -21,6 +21,7 @@ undoes with the note, and if it is lost the next run simply re-renders and compa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import re
@@ -629,8 +630,12 @@ def _add_notes(
     col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds
 ) -> list[int]:
     requests = []
+    # One blank note per note type, copied for each new note: col.new_note() is a backend
+    # round trip per note and gives nothing a copy does not.
+    blanks = {kind: col.new_note(nt) for kind, nt in types.items()}
     for spec in specs:
-        note = col.new_note(types[spec.kind])
+        note = copy.copy(blanks[spec.kind])
+        note.fields = list(note.fields)
         note.guid = guid_for(spec.key)
         state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location)
         _fill(note, spec.fields, spec.key, state)
