@@ -14,7 +14,6 @@ input its fields depend on, so sync can skip unchanged blocks; ``fields`` render
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import unicodedata
 from collections.abc import Callable
@@ -23,18 +22,17 @@ from functools import cached_property
 from typing import Literal
 
 from .config import CardOptions
+from .context import ContextBuilder
 from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
 from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 Kind = Literal["basic", "cloze"]
 HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
 EXCLUDE_TAG = "no-card"
-_SEPARATOR = '<span class="rb-sep"> › </span>'
-CONTROL_ATTRIBUTES = frozenset({"deck", "anki_tag", "disable_anki_sync", "direction"})
 
 BASIC_FIELDS = ("Front", "Back", "Context", "Source", "Add Reverse")
 CLOZE_FIELDS = ("Text", "Back Extra", "Context", "Source")
@@ -65,6 +63,7 @@ class CardSpec:
     location: str
     block: Block = field(repr=False)
     _render: Callable[[CardSpec], dict[str, str]] = field(repr=False)
+    context: ContextBuilder | None = field(default=None, repr=False)
 
     @cached_property
     def fields(self) -> dict[str, str]:
@@ -118,7 +117,7 @@ class _Builder:
         self._attributes: dict[str, dict[str, tuple[str, str]]] = {}
         self._excluded: dict[str, bool] = {}
         self._tags: dict[str, frozenset[str]] = {}
-        self._page_attributes_html: dict[int, str] = {}
+        self.context = ContextBuilder(graph, self.renderer, options.context_depth)
 
     def card_for(self, block: Block) -> CardSpec | None:
         if not self._is_card(block):
@@ -241,6 +240,7 @@ class _Builder:
             location=location,
             block=block,
             _render=self._render,
+            context=self.context,
         )
 
     def _referenced_strings(self, texts: list[str]) -> list[str]:
@@ -271,11 +271,8 @@ class _Builder:
     def _render(self, spec: CardSpec) -> dict[str, str]:
         block, r = spec.block, self.renderer
         back = self._children_html(block)
-        context = self._context_html(block)
-        source = (
-            f'<a class="rb-open" href="{html.escape(self.graph.link(block.uid))}">'
-            f"Open in {self.graph.app_name}</a>"
-        )
+        context = self.context.card_html(block)
+        source = self.context.open_link_html(block)
         if spec.kind == "cloze":
             text = cloze_text(block.string, self.options.highlight_cloze) or block.string
             return {"Text": r.inline(text), "Back Extra": back, "Context": context,
@@ -290,30 +287,6 @@ class _Builder:
             if c.attribute is None and c.string.strip()
         ]
         return f'<ul class="rb-children">{"".join(items)}</ul>' if items else ""
-
-    def _context_html(self, block: Block) -> str:
-        page = block.page
-        title = html.escape(page_title_text(page.title))
-        crumbs = [f'<span class="rb-crumb rb-page-title">{title}</span>']
-        crumbs.extend(
-            f'<span class="rb-crumb">{self.renderer.crumb(a)}</span>' for a in block.ancestors()
-        )
-        crumbs_html = f'<div class="rb-crumbs">{_SEPARATOR.join(crumbs)}</div>'
-        return f'<div class="rb-context">{crumbs_html}{self._attributes_html(page)}</div>'
-
-    def _attributes_html(self, page: Page) -> str:
-        """The page's attributes (Author, Source, …), rendered once per page."""
-        cached = self._page_attributes_html.get(id(page))
-        if cached is None:
-            attrs = "".join(
-                f'<span class="rb-attr"><span class="rb-attr-key">{html.escape(key)}</span> '
-                f'<span class="rb-attr-value">{self.renderer.inline(value)}</span></span>'
-                for norm, (key, value) in page.attributes().items()
-                if norm not in CONTROL_ATTRIBUTES and value
-            )
-            cached = f'<div class="rb-attrs">{attrs}</div>' if attrs else ""
-            self._page_attributes_html[id(page)] = cached
-        return cached
 
 
 # Cloze syntax -----------------------------------------------------------------------------

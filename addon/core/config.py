@@ -27,9 +27,12 @@ class CardOptions:
     card_tags: tuple[str, ...] = DEFAULT_CARD_TAGS
     default_deck: str = DEFAULT_DECK
     highlight_cloze: bool = False
+    # Parent blocks in the card's breadcrumb: None for all, 0 for the page only.
+    context_depth: int | None = None
 
     def fingerprint(self) -> str:
-        return f"{sorted(t.lower() for t in self.card_tags)}|{self.highlight_cloze}"
+        tags = sorted(t.lower() for t in self.card_tags)
+        return f"{tags}|{self.highlight_cloze}|{self.context_depth}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Config:
     on_removed: OnRemoved = "suspend"
     sync_on_startup: bool = True
     watch: bool = True
+    show_nearby: bool = True
+    panel_collapsed: bool = False
     roam_api_token: str = ""
     roam_api_base_url: str = "https://api.roamresearch.com"
 
@@ -80,16 +85,24 @@ def load_config(raw: dict[str, Any]) -> Config:
     sources = raw.get("sources", [])
     if not isinstance(sources, list):
         raise ConfigError("sources must be a list")
+    depth = raw.get("context_depth", "all")
+    if depth not in (None, "all") and (
+        not isinstance(depth, int) or isinstance(depth, bool) or depth < 0
+    ):
+        raise ConfigError('context_depth must be "all" or a whole number of parents (0: page)')
     return Config(
         sources=tuple(_source(s, i) for i, s in enumerate(sources)),
         cards=CardOptions(
             card_tags=tuple(t.strip() for t in card_tags),
             default_deck=_typed(raw, "default_deck", str, DEFAULT_DECK) or DEFAULT_DECK,
             highlight_cloze=_typed(raw, "highlight_cloze", bool, False),
+            context_depth=None if depth in (None, "all") else depth,
         ),
         on_removed=on_removed,  # type: ignore[arg-type]
         sync_on_startup=_typed(raw, "sync_on_startup", bool, True),
         watch=_typed(raw, "watch", bool, True),
+        show_nearby=_typed(raw, "show_nearby", bool, True),
+        panel_collapsed=_typed(raw, "panel_collapsed", bool, False),
         roam_api_token=_typed(raw, "roam_api_token", str, ""),
         roam_api_base_url=_typed(raw, "roam_api_base_url", str, "https://api.roamresearch.com"),
     )

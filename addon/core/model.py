@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 SOURCE_KINDS = ("roam", "logseq", "obsidian", "markdown")
 
@@ -120,7 +121,7 @@ class Graph:
     def link(self, uid: str) -> str:
         """A URL that opens the block (or page) in the app it came from."""
         if self.source == "roam":
-            return f"https://roamresearch.com/#/app/{self.name}/page/{uid}"
+            return f"https://roamresearch.com/#/app/{quote(self.name)}/page/{quote(uid)}"
         return ""
 
     @property

@@ -17,7 +17,7 @@ from anki.models import NotetypeDict
 from .cards import BASIC_FIELDS, CLOZE_FIELDS, Kind
 
 MARKER = "roamBridge"
-VERSION = 1
+VERSION = 2
 SOURCE_ID = "SourceID"
 NAMES: dict[Kind, str] = {"basic": "Roam Bridge Basic", "cloze": "Roam Bridge Cloze"}
 FIELDS: dict[Kind, tuple[str, ...]] = {
@@ -63,10 +63,15 @@ code { font-size: .9em; padding: 0 .2em; border-radius: 3px; background: rgba(12
   font-size: 13px; color: #656d76; }
 .nightMode .rb-footer { color: #9198a1; }
 .rb-crumbs { margin-bottom: .2em; }
+.rb-crumb { color: inherit; text-decoration: none; }
+a.rb-crumb:hover { text-decoration: underline; }
+.rb-sep, .rb-more { opacity: .6; }
 .rb-page-title { font-weight: 600; }
 .rb-attrs { display: flex; flex-wrap: wrap; gap: .2em 1em; }
 .rb-attr-key { font-weight: 600; }
-.rb-source a { color: inherit; }
+.rb-attr-key::after { content: ":"; }
+.rb-source { margin-top: .3em; }
+.rb-source a, .rb-attrs a { color: inherit; }
 """
 
 
@@ -139,15 +144,20 @@ def _upgrade(col: Collection, kind: Kind, nt: NotetypeDict) -> list[str]:
         if field_name not in names:
             mm.add_field(nt, mm.new_field(field_name))
             mm.reposition_field(nt, nt["flds"][-1], position)
-    if _look_hash(nt) == nt[MARKER].get("look"):
+    look = nt[MARKER].get("look")
+    if _look_hash(nt) == look:
         for template, (_, front, back) in zip(nt["tmpls"], TEMPLATES[kind], strict=False):
             template["qfmt"], template["afmt"] = front, _VERSION_COMMENT + "\n" + back
         nt["css"] = CSS
+        look = _look_hash(nt)
     else:
+        # Said once: the version moves on, and "look" keeps what we last wrote, so the
+        # user's templates never match it and are never overwritten.
         warnings.append(
-            f"note type {nt['name']!r}: templates were edited, so they were not upgraded"
+            f"note type {nt['name']!r}: its templates were edited, so Roam Bridge left them "
+            f"as they are (version {VERSION} of its templates was not applied)"
         )
-    nt[MARKER] = {**_marker(kind, nt), "id": nt["id"]}
+    nt[MARKER] = {"kind": kind, "version": VERSION, "look": look, "id": nt["id"]}
     mm.update_dict(nt)
     return warnings
 

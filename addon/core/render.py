@@ -25,7 +25,6 @@ from markdown.inlinepatterns import InlineProcessor
 from .model import Block, Graph
 
 REF_DEPTH_LIMIT = 5
-SHORT_CRUMB = 90
 
 REF = re.compile(r"\(\(([\w-]{5,})\)\)")
 _SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
@@ -89,7 +88,6 @@ class Renderer:
         self._instances: list[markdown.Markdown] = []
         self._ref_stack: list[str] = []
         self._block_cache: dict[str, str] = {}
-        self._crumb_cache: dict[str, str] = {}
 
     # Public API ---------------------------------------------------------------------------
 
@@ -138,21 +136,6 @@ class Renderer:
             return f'<span class="rb-ref">{self.inline(target.string)}</span>'
         finally:
             self._ref_stack.pop()
-
-    def crumb(self, block: Block) -> str:
-        """A block shown in a breadcrumb: rendered, or shortened plain text when long.
-        Memoized by uid, like ``block``: a parent is a crumb of every card below it."""
-        cached = self._crumb_cache.get(block.uid)
-        if cached is None:
-            rendered = self.block(block)
-            text = plain_text(rendered)
-            if len(text) <= SHORT_CRUMB:
-                cached = rendered
-            else:
-                cut = text[:SHORT_CRUMB].rsplit(" ", 1)[0].rstrip(" ,;:–-")
-                cached = html.escape(cut, quote=False) + "…"
-            self._crumb_cache[block.uid] = cached
-        return cached
 
     # Internals ----------------------------------------------------------------------------
 

@@ -163,6 +163,8 @@ class Update:
 class SyncPlan:
     prefix: str
     options: SyncOptions
+    # Every card block of the graph, changed or not (the reviewer panel's index needs all).
+    specs: list[CardSpec] = field(default_factory=list)
     creates: list[CardSpec] = field(default_factory=list)
     updates: list[Update] = field(default_factory=list)
     orphans: list[Update] = field(default_factory=list)
@@ -274,7 +276,7 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
 def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
     prefix = f"{graph.source}:{graph.name}:"
     result = SyncPlan(prefix=prefix, options=options)
-    specs = _unique(collect(graph, options.cards, options.deck), result.warnings)
+    specs = result.specs = _unique(collect(graph, options.cards, options.deck), result.warnings)
     types = notetypes.find(col)
     existing = _existing_notes(col, types, prefix, result.warnings)
     result.managed_before = len(existing)

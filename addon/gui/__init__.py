@@ -7,6 +7,7 @@ from aqt import gui_hooks, mw
 from aqt.qt import QAction, QKeySequence, QMenu, qconnect
 
 from ..core.config import ConfigError
+from .context_panel import ContextPanel, PanelIndex, panel_folder
 from .controller import SyncController
 from .report_dialog import ReportDialog
 from .settings_dialog import SettingsDialog
@@ -19,13 +20,21 @@ STARTUP_DELAY_MS = 1000
 # The one controller of this Anki process (tests driving real Anki reach it here).
 CONTROLLER: SyncController | None = None
 WATCHER: SourceWatcher | None = None
+PANEL: ContextPanel | None = None
 
 
 def setup() -> None:
-    global CONTROLLER, WATCHER
+    global CONTROLLER, WATCHER, PANEL
     assert mw is not None
     CONTROLLER = SyncController(mw, ADDON)
+    CONTROLLER.panels = PanelIndex(panel_folder(ADDON))
     WATCHER = SourceWatcher(mw, on_change=lambda: _request(manual=False))
+    try:
+        collapsed = CONTROLLER.config().panel_collapsed
+    except ConfigError:
+        collapsed = False
+    PANEL = ContextPanel(ADDON, CONTROLLER.panels, collapsed)
+    PANEL.register()
     _add_menu()
     mw.addonManager.setConfigAction(ADDON, open_settings)
     gui_hooks.profile_did_open.append(_profile_opened)
@@ -94,6 +103,8 @@ def open_settings() -> None:
         config = CONTROLLER.config()
         if WATCHER is not None:
             WATCHER.watch([s.path for s in config.sources] if config.watch else [])
+        if PANEL is not None:
+            PANEL.collapsed_by_default = config.panel_collapsed
 
     SettingsDialog(mw, CONTROLLER.raw_config(), save).exec()
 

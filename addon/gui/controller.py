@@ -29,8 +29,10 @@ from aqt.utils import askUser, showWarning, tooltip
 
 from ..core import sync
 from ..core.config import Config, ConfigError, SyncOptions, load_config
+from ..core.context import panel_index
 from ..core.model import Graph, SourceError, gc_paused
 from ..core.sources.detect import read_source
+from .context_panel import PanelIndex
 
 
 @dataclass
@@ -61,6 +63,7 @@ class SyncController:
         self._gc_paused = False
         self.last_report: dict[str, Any] | None = self._load_report()
         self.on_report: list[Callable[[dict[str, Any]], None]] = []
+        self.panels: PanelIndex | None = None
         self.on_finished: list[Callable[[], None]] = []
 
     # Config ---------------------------------------------------------------------------
@@ -139,9 +142,20 @@ class SyncController:
                     graph.release()
                     continue
                 batch.graphs.append(graph)
-                batch.plans.append(sync.plan(graph, col, options))
+                plan = sync.plan(graph, col, options)
+                batch.plans.append(plan)
+                if self.panels is not None:
+                    self._update_panels(plan, config)
             batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())
         return batch
+
+    def _update_panels(self, plan: sync.SyncPlan, config: Config) -> None:
+        """Refresh the reviewer panel's index for this graph (only changed panels render)."""
+        assert self.panels is not None
+        previous = self.panels.read(plan.prefix)
+        index = panel_index(plan.specs, previous, config.show_nearby)
+        if index != previous:
+            self.panels.write(plan.prefix, index)
 
     # Step 2: main thread ----------------------------------------------------------------
 

@@ -29,6 +29,9 @@ from aqt.utils import showWarning
 from ..core.config import ON_REMOVED, ConfigError
 from ..core.sources.detect import default_graph_name
 
+DEPTHS = (("All parent blocks", "all"), ("The page only", 0), ("The nearest parent", 1),
+          ("The nearest 2 parents", 2), ("The nearest 3 parents", 3))
+
 
 class SettingsDialog(QDialog):
     def __init__(self, mw: AnkiQt, raw: dict[str, Any], save: Any) -> None:
@@ -72,6 +75,16 @@ class SettingsDialog(QDialog):
         self.on_removed = QComboBox(self)
         self.on_removed.addItems(list(ON_REMOVED))
         self.on_removed.setCurrentText(raw.get("on_removed", "suspend"))
+        self.depth = QComboBox(self)
+        for label, value in DEPTHS:
+            self.depth.addItem(label, value)
+        values = [value for _, value in DEPTHS]
+        current = raw.get("context_depth", "all")
+        self.depth.setCurrentIndex(values.index(current) if current in values else 0)
+        self.nearby = QCheckBox("Show the blocks just before and after in the reviewer", self)
+        self.nearby.setChecked(bool(raw.get("show_nearby", True)))
+        self.collapsed = QCheckBox("Start with the reviewer's context panel collapsed", self)
+        self.collapsed.setChecked(bool(raw.get("panel_collapsed", False)))
         self.token = QLineEdit(raw.get("roam_api_token", ""), self)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("Card tags", self.card_tags)
@@ -79,6 +92,9 @@ class SettingsDialog(QDialog):
         form.addRow(self.startup)
         form.addRow(self.watch)
         form.addRow("When a block is gone", self.on_removed)
+        form.addRow("Parents on the card", self.depth)
+        form.addRow(self.nearby)
+        form.addRow(self.collapsed)
         form.addRow("Roam API token", self.token)
         holder = QWidget(self)
         holder.setLayout(form)
@@ -148,6 +164,9 @@ class SettingsDialog(QDialog):
             sync_on_startup=self.startup.isChecked(),
             watch=self.watch.isChecked(),
             on_removed=self.on_removed.currentText(),
+            context_depth=self.depth.currentData(),
+            show_nearby=self.nearby.isChecked(),
+            panel_collapsed=self.collapsed.isChecked(),
             roam_api_token=self.token.text().strip(),
         )
         try:

@@ -147,20 +147,75 @@ def test_an_edited_export_is_synced_by_the_watcher_and_undo_reverts_it(seeded) -
     assert old_text.startswith("What is")
 
 
-def test_the_reviewer_shows_a_synced_card_with_its_context(seeded, tmp_path: Path) -> None:
-    anki, _ = seeded
+def test_the_reviewer_shows_where_the_card_comes_from(seeded) -> None:
+    anki, seeds = seeded
     driver = anki.driver
     deck = driver.eval("mw.col.decks.id_for_name('Roam')")
     driver.open_reviewer(deck_id=deck)
     driver.show_answer()
-    html = driver.wait_for_web_text("Open in Roam", web="reviewer", timeout=30)
-    assert "rb-context" in html
-    assert "Dwarkesh Patel" in html, "the page's Author attribute shows on the answer"
-    assert f"https://roamresearch.com/#/app/{GRAPH}/page/" in html
-    shot = tmp_path / "reviewer.png"
-    driver.screenshot(shot)
-    assert shot.exists() and shot.stat().st_size > 1000
+    html = driver.wait_for_web_text('id="rb-panel"', web="reviewer", timeout=30)
+    key = driver.eval("mw.reviewer.card.note()['SourceID']")
+    uid = key.rsplit(":", 1)[1]
+    pages = json.loads((seeds / "roam-bridge-demo.json").read_text(encoding="utf-8"))
+    chain = _chain(pages, uid)
+    assert pages[0]["title"].split(" – ")[0].replace("&", "&amp;") in html, "the page title"
+    parent_words = _plain(chain[-2]["string"])[:25]
+    assert parent_words in html, f"the parent block {parent_words!r}"
+    assert "Dwarkesh Patel" in html and "rb-attr-key" in html, "the Author attribute"
+    assert f"https://roamresearch.com/#/app/{GRAPH}/page/{uid}" in html, "the deep link"
+    assert html.count('id="rb-panel"') == 1
+    twice = driver.eval(f"{GUI}.PANEL.card_will_show({GUI}.PANEL.card_will_show('x', "
+                        "mw.reviewer.card, 'reviewAnswer'), mw.reviewer.card, 'reviewAnswer')")
+    assert twice.count('id="rb-panel"') == 1, "hooks firing twice add one panel"
+
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    driver.screenshot(artifacts / "reviewer.png")
+    assert _distinct_colours(artifacts / "reviewer.png") > 20, "the screenshot is blank"
+
+    driver.exec("from PyQt6.QtTest import QTest\nfrom aqt.qt import Qt\n"
+                "QTest.keyClick(mw.reviewer.web, Qt.Key.Key_C)\nresult = True")
+    driver.wait_until(f"mw.pm.profile.get({GUI}.PANEL.PROFILE_KEY) is True", timeout=10)
+    collapsed = driver.wait_for_web_text("rb-panel rb-collapsed", web="reviewer", timeout=10)
+    assert "rb-collapsed" in collapsed
+    assert "rb-collapsed" in driver.eval(
+        f"{GUI}.PANEL.card_will_show('', mw.reviewer.card, 'reviewAnswer')"
+    ), "the next card remembers the collapsed panel"
+    driver.exec("from PyQt6.QtTest import QTest\nfrom aqt.qt import Qt\n"
+                "QTest.keyClick(mw.reviewer.web, Qt.Key.Key_C)\nresult = True")
+    driver.wait_until(f"mw.pm.profile.get({GUI}.PANEL.PROFILE_KEY) is False", timeout=10)
     driver.exec("mw.moveToState('deckBrowser'); result = True")
+
+
+def _chain(pages: list[dict], uid: str) -> list[dict]:
+    """The block with ``uid`` and its ancestors, top first."""
+    def walk(blocks: list[dict], path: list[dict]) -> list[dict] | None:
+        for raw in blocks:
+            if raw["uid"] == uid:
+                return [*path, raw]
+            found = walk(raw.get("children", []), [*path, raw])
+            if found:
+                return found
+        return None
+
+    for p in pages:
+        found = walk(p.get("children", []), [])
+        if found:
+            return found
+    raise AssertionError(f"{uid} not in the seeds")
+
+
+def _plain(text: str) -> str:
+    return text.replace("[[", "").replace("]]", "").replace("#", "")
+
+
+def _distinct_colours(path: Path) -> int:
+    from PyQt6.QtGui import QImage
+
+    image = QImage(str(path))
+    assert not image.isNull()
+    return len({image.pixel(x, y) for x in range(0, image.width(), 5)
+                for y in range(0, image.height(), 5)})
 
 
 def test_anki_exits_cleanly(seeded) -> None:

@@ -1,0 +1,144 @@
+"""The context panel in the desktop reviewer, and its index under user_files/.
+
+At sync time (on the worker thread) ``write_index`` stores each graph's panel HTML by card
+key. At review time ``card_will_show`` only looks the key up and appends the stored HTML:
+no parsing, no rendering. The panel's CSS and JS are served through setWebExports.
+
+The panel is idempotent: hooks fire twice for one card after an operation, and a text that
+already has the panel is returned as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aqt import gui_hooks, mw
+from aqt.reviewer import Reviewer
+from aqt.utils import openLink
+from aqt.webview import WebContent
+
+from ..core.context import LINK_SCHEMES
+from ..core.notetypes import MARKER, SOURCE_ID
+
+PANEL_ID = "rb-panel"
+TOGGLE_KEY = "c"
+MESSAGE = "roambridge:"
+
+
+class PanelIndex:
+    """Panel HTML by card key, one JSON file per graph, reloaded when the file changes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def path(self, prefix: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in prefix.rstrip(":"))
+        return self.folder / f"{safe}.json"
+
+    def get(self, key: str) -> str | None:
+        prefix = key.rsplit(":", 1)[0] + ":"
+        path = self.path(prefix)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = self._loaded.get(prefix)
+        if cached is None or cached[0] != mtime:
+            try:
+                cached = (mtime, orjson.loads(path.read_bytes()))
+            except (OSError, orjson.JSONDecodeError):
+                return None
+            self._loaded[prefix] = cached
+        entry = cached[1].get(key)
+        return entry.get("html") if entry else None
+
+    def read(self, prefix: str) -> dict[str, Any]:
+        try:
+            return orjson.loads(self.path(prefix).read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+
+    def write(self, prefix: str, index: dict[str, Any]) -> None:
+        """Atomically: a reviewer never reads half a file."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.path(prefix)
+        temp = target.with_suffix(".tmp")
+        temp.write_bytes(orjson.dumps(index))
+        os.replace(temp, target)
+
+
+class ContextPanel:
+    """Remembers per profile whether the user last left the panel open or collapsed; until
+    they toggle it, the "panel collapsed by default" setting decides."""
+
+    PROFILE_KEY = "roamBridgePanelCollapsed"
+
+    def __init__(self, addon: str, index: PanelIndex, collapsed_by_default: bool) -> None:
+        self.addon = addon
+        self.index = index
+        self.collapsed_by_default = collapsed_by_default
+
+    @property
+    def collapsed(self) -> bool:
+        profile = mw.pm.profile if mw and mw.pm else None
+        if profile and self.PROFILE_KEY in profile:
+            return bool(profile[self.PROFILE_KEY])
+        return self.collapsed_by_default
+
+    def register(self) -> None:
+        mw.addonManager.setWebExports(self.addon, r"gui/web/.*\.(css|js)")
+        gui_hooks.card_will_show.append(self.card_will_show)
+        gui_hooks.webview_will_set_content.append(self.webview_will_set_content)
+        gui_hooks.webview_did_receive_js_message.append(self.on_js_message)
+        gui_hooks.state_shortcuts_will_change.append(self.add_shortcut)
+
+    # Hooks ------------------------------------------------------------------------------
+
+    def card_will_show(self, text: str, card: Any, kind: str) -> str:
+        if kind != "reviewAnswer" or f'id="{PANEL_ID}"' in text:
+            return text
+        note = card.note()
+        if not note.note_type().get(MARKER) or SOURCE_ID not in note:
+            return text
+        panel = self.index.get(note[SOURCE_ID])
+        if not panel:
+            return text
+        state = " rb-collapsed" if self.collapsed else ""
+        return (
+            f'{text}<div id="{PANEL_ID}" class="rb-panel{state}">'
+            f'<div class="rb-panel-head" onclick="rbTogglePanel()">Where this card comes from'
+            f' <span class="rb-key">{TOGGLE_KEY.upper()}</span></div>'
+            f'<div class="rb-panel-body">{panel}</div></div>'
+        )
+
+    def webview_will_set_content(self, content: WebContent, context: object | None) -> None:
+        if isinstance(context, Reviewer):
+            content.css.append(f"/_addons/{self.addon}/gui/web/panel.css")
+            content.js.append(f"/_addons/{self.addon}/gui/web/panel.js")
+
+    def add_shortcut(self, state: str, shortcuts: list[tuple[str, Any]]) -> None:
+        if state == "review":
+            shortcuts.append((TOGGLE_KEY, self.toggle))
+
+    def on_js_message(self, handled: tuple[bool, Any], message: str, context: Any) -> tuple:
+        if not message.startswith(MESSAGE):
+            return handled
+        command, _, argument = message[len(MESSAGE):].partition(":")
+        if command == "open" and argument.startswith(LINK_SCHEMES):
+            openLink(argument)
+        elif command == "collapsed" and mw.pm.profile is not None:
+            mw.pm.profile[self.PROFILE_KEY] = argument == "true"
+        return (True, None)
+
+    def toggle(self) -> None:
+        if mw.reviewer and mw.reviewer.web:
+            mw.reviewer.web.eval("rbTogglePanel();")
+
+
+def panel_folder(addon: str) -> Path:
+    return Path(mw.addonManager.addonsFolder(addon)) / "user_files" / "context"
+
