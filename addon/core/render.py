@@ -85,7 +85,7 @@ class Renderer:
                        r"(?![\w\-/\]])", re.IGNORECASE)
             if names else None
         )
-        self._instances: list[markdown.Markdown] = []
+        self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
         self._ref_stack: list[str] = []
         self._block_cache: dict[str, str] = {}
 
@@ -104,7 +104,7 @@ class Renderer:
             return ""
         if not _NEEDS_MARKDOWN.search(text):
             return html.escape(text, quote=False)
-        md = self._instance(len(self._ref_stack))
+        md = self._instance(len(self._ref_stack), text)
         if _BLOCK_SYNTAX.search(text):
             out = md.reset().convert(text)
             match = _ONE_PARAGRAPH.match(out)
@@ -139,13 +139,20 @@ class Renderer:
 
     # Internals ----------------------------------------------------------------------------
 
-    def _instance(self, depth: int) -> markdown.Markdown:
-        # One instance per ref depth: rendering a ((ref)) happens inside another conversion.
-        while len(self._instances) <= depth:
-            self._instances.append(
-                markdown.Markdown(extensions=[RoamExtension(self)], output_format="html")
-            )
-        return self._instances[depth]
+    def _instance(self, depth: int, text: str) -> markdown.Markdown:
+        """A Markdown instance with only the patterns ``text`` can use.
+
+        python-markdown tries every registered pattern on every text node, and that loop,
+        not the matching, is most of its cost; a pattern whose opening characters do not
+        occur in the text cannot match. One instance per ref depth, too: a ((ref)) renders
+        inside another conversion.
+        """
+        names = frozenset([name for trigger, name in _TRIGGER_PAIRS if trigger in text])
+        md = self._instances.get((depth, names))
+        if md is None:
+            md = markdown.Markdown(extensions=[RoamExtension(self, names)], output_format="html")
+            self._instances[(depth, names)] = md
+        return md
 
 
 def _convert_inline(md: markdown.Markdown, text: str) -> str:
@@ -176,19 +183,40 @@ def _restore_clozes(out: str) -> str:
 # The markdown extension -------------------------------------------------------------------
 
 
+# What must occur in a text for each inline pattern to have a chance of matching.
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "backtick": ("`",),
+    "rb_math": ("$$",),
+    "rb_cloze": ("{{c",),
+    "rb_ref": ("((",),
+    "rb_widget": ("{{",),
+    "rb_image": ("![",),
+    "rb_alias": ("](",),
+    "rb_url": ("://",),
+    "rb_page": ("[[",),
+    "rb_tag": ("#",),
+    "rb_emphasis": ("**", "__", "^^", "~~"),
+    "rb_newline": ("\n",),
+}
+
+_TRIGGER_PAIRS = [(trigger, name) for name, triggers in TRIGGERS.items() for trigger in triggers]
+
+
 class RoamExtension(Extension):
     """Roam's inline syntax, one small pattern each; markdown's own HTML and link syntax off."""
 
-    def __init__(self, renderer: Renderer) -> None:
+    def __init__(self, renderer: Renderer, names: frozenset[str] | None = None) -> None:
         super().__init__()
         self.renderer = renderer
+        self.names = frozenset(TRIGGERS) if names is None else names
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.deregister("html_block")
         for name in ("indent", "code", "hashheader", "setextheader", "olist", "ulist",
                      "reference"):
             md.parser.blockprocessors.deregister(name)
-        for name in [p for p in md.inlinePatterns._data if p != "backtick"]:
+        for name in [p for p in md.inlinePatterns._data
+                     if p != "backtick" or p not in self.names]:
             md.inlinePatterns.deregister(name)
         r = self.renderer
         patterns: list[tuple[InlineProcessor, str, int]] = [
@@ -207,8 +235,9 @@ class RoamExtension(Extension):
             (NewlinePattern(r"\n"), "rb_newline", 100),
         ]
         for pattern, name, priority in patterns:
-            pattern.md = md
-            md.inlinePatterns.register(pattern, name, priority)
+            if name in self.names:
+                pattern.md = md
+                md.inlinePatterns.register(pattern, name, priority)
 
 
 def _span(cls: str, text: str = "") -> etree.Element:
