@@ -220,6 +220,9 @@ class SyncController:
         for listener in self.on_report:
             listener(summary)
         problems = len(report.warnings) + len(report.errors)
+        changed = report.created + report.updated + report.orphaned + report.deleted
+        if not (manual or changed or problems):
+            return  # a background sync that found nothing to do says nothing
         text = (f"Roam Bridge: {report.created} new, {report.updated} updated, "
                 f"{report.orphaned} orphaned")
         if problems:
