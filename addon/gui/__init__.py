@@ -4,6 +4,7 @@ syncs on startup and on change. Nothing touches the collection until a profile o
 from __future__ import annotations
 
 from aqt import gui_hooks, mw
+from aqt.operations import QueryOp
 from aqt.qt import QAction, QKeySequence, QMenu, qconnect
 
 from ..core.config import ConfigError
@@ -66,6 +67,11 @@ def _request(manual: bool) -> None:
 def _profile_opened() -> None:
     assert CONTROLLER is not None and WATCHER is not None
     CONTROLLER.profile_opened()
+    panels = CONTROLLER.panels
+    if panels is not None:
+        QueryOp(parent=mw, op=lambda _col: panels.preload(), success=lambda _: None).failure(
+            lambda _err: None
+        ).without_collection().run_in_background()
     try:
         config = CONTROLLER.config()
     except ConfigError:
@@ -98,9 +104,14 @@ def _after_ankiweb_sync() -> None:
 def open_settings() -> None:
     assert CONTROLLER is not None
 
+    before = CONTROLLER.raw_config()
+
     def save(raw: dict) -> None:
         CONTROLLER.write_config(raw)
         config = CONTROLLER.config()
+        if raw != before:
+            # Card options and the panel's content depend on settings: bring them up to date.
+            _request(manual=False)
         if WATCHER is not None:
             WATCHER.watch([s.path for s in config.sources] if config.watch else [])
         if PANEL is not None:

@@ -69,6 +69,19 @@ class PanelIndex:
         temp = target.with_suffix(".tmp")
         temp.write_bytes(orjson.dumps(index))
         os.replace(temp, target)
+        # Keep what we just wrote, so the next review does not parse the file again.
+        self._loaded[prefix] = (target.stat().st_mtime, index)
+
+    def preload(self) -> None:
+        """Parse every graph's index (worker thread), so the first review only looks up."""
+        for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
+            try:
+                index = orjson.loads(path.read_bytes())
+                prefix = next(iter(index)).rsplit(":", 1)[0] + ":" if index else None
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if prefix and self.path(prefix) == path:
+                self._loaded[prefix] = (path.stat().st_mtime, index)
 
 
 class ContextPanel:

@@ -14,8 +14,8 @@ Background syncs are quiet: a tooltip and the report, never a modal dialog.
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,8 +40,11 @@ class _Batch:
     """What the background step hands the main thread."""
 
     plans: list[sync.SyncPlan] = field(default_factory=list)
-    graphs: list[Graph] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Reviewer panel indexes to write once the sync is applied, by key prefix.
+    panels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set when planning found nothing to write: the main thread only reports it.
+    report: sync.Report | None = None
     cancelled: bool = False
 
 
@@ -58,13 +61,15 @@ class SyncController:
         self.mw = mw
         self.addon = addon
         self.running = False
+        self.closing = False
         self.queued: bool | None = None  # the queued rerun's "manual", if any
         self.generation = 0
-        self._gc_paused = False
+        # Clear while a step of ours is queued or running on the collection thread.
+        self._idle = threading.Event()
+        self._idle.set()
         self.last_report: dict[str, Any] | None = self._load_report()
         self.on_report: list[Callable[[dict[str, Any]], None]] = []
         self.panels: PanelIndex | None = None
-        self.on_finished: list[Callable[[], None]] = []
 
     # Config ---------------------------------------------------------------------------
 
@@ -81,18 +86,22 @@ class SyncController:
     # Profile lifecycle ------------------------------------------------------------------
 
     def profile_opened(self) -> None:
+        self.closing = False
         self.generation += 1
-        self.running, self.queued = False, None
 
-    def profile_closing(self) -> None:
+    def profile_closing(self, timeout: float = 120.0) -> None:
+        """Start nothing new, drop what has not started, and let a running step finish
+        before Anki closes the collection: a sync is never cut in half."""
+        self.closing = True
         self.generation += 1
         self.queued = None
+        self._idle.wait(timeout)
 
     # Triggers ---------------------------------------------------------------------------
 
     def request(self, manual: bool) -> None:
         """Start a sync, or queue one rerun if a sync is running (a manual one wins)."""
-        if self.mw.col is None:
+        if self.mw.col is None or self.closing:
             return
         if self.running:
             self.queued = bool(self.queued) or manual
@@ -108,12 +117,12 @@ class SyncController:
                             "Settings…", parent=self.mw)
             return
         self.running = True
-        self._pause_gc()
         generation = self.generation
+        self._idle.clear()
         op = QueryOp(
             parent=self.mw,
-            op=lambda col: self._plan_all(col, config, manual),
-            success=lambda batch: self._planned(batch, config, manual, generation),
+            op=lambda col: self._plan_all(col, config, manual, generation),
+            success=lambda batch: self._planned(batch, manual, generation),
         ).failure(lambda err: self._after_failure(err, manual, generation))
         if manual:
             op = op.with_progress("Roam Bridge: reading your notes…")
@@ -121,49 +130,76 @@ class SyncController:
 
     # Step 1: background -----------------------------------------------------------------
 
-    def _plan_all(self, col: Collection, config: Config, manual: bool) -> _Batch:
-        batch = _Batch()
-        with gc_paused():
-            for source in config.sources:
-                if manual and self.mw.progress.want_cancel():
-                    batch.cancelled = True
-                    break
-                options = SyncOptions(cards=config.cards, deck=source.deck,
-                                      on_removed=config.on_removed)
-                try:
-                    graph = read_source(source.path, source.graph, source.kind)
-                except SourceError as err:
-                    batch.errors.append(str(err))
-                    continue
-                prefix = f"{graph.source}:{graph.name}:"
-                if any(p.prefix == prefix for p in batch.plans):
-                    batch.errors.append(f"{source.path}: graph {graph.name!r} is already synced "
-                                        "from another source; give each source its own graph")
+    def _plan_all(self, col: Collection, config: Config, manual: bool, generation: int
+                  ) -> _Batch:
+        try:
+            batch = _Batch()
+            if generation != self.generation or col is None:
+                batch.cancelled = True
+                return batch
+            graphs: list[Graph] = []
+            try:
+                with gc_paused():
+                    self._plan_sources(col, config, manual, batch, graphs)
+            finally:
+                # Free the graphs here, on the worker thread, not later on the UI's.
+                for graph in graphs:
                     graph.release()
-                    continue
-                batch.graphs.append(graph)
-                plan = sync.plan(graph, col, options)
-                batch.plans.append(plan)
-                if self.panels is not None:
-                    self._update_panels(plan, config)
             batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())
-        return batch
+            if not batch.cancelled and not any(
+                p.has_changes or p.refused or p.kind_changes for p in batch.plans
+            ):
+                batch.report = sync.Report.merge(p.report() for p in batch.plans)
+                self._write_panels(batch)
+                batch.plans.clear()
+            return batch
+        finally:
+            self._idle.set()
 
-    def _update_panels(self, plan: sync.SyncPlan, config: Config) -> None:
-        """Refresh the reviewer panel's index for this graph (only changed panels render)."""
-        assert self.panels is not None
-        previous = self.panels.read(plan.prefix)
-        index = panel_index(plan.specs, previous, config.show_nearby)
-        if index != previous:
-            self.panels.write(plan.prefix, index)
+    def _plan_sources(
+        self, col: Collection, config: Config, manual: bool, batch: _Batch, graphs: list[Graph]
+    ) -> None:
+        for source in config.sources:
+            if manual and self.mw.progress.want_cancel():
+                batch.cancelled = True
+                return
+            try:
+                graph = read_source(source.path, source.graph, source.kind)
+            except SourceError as err:
+                batch.errors.append(str(err))
+                continue
+            graphs.append(graph)
+            prefix = f"{graph.source}:{graph.name}:"
+            if any(p.prefix == prefix for p in batch.plans):
+                batch.errors.append(f"{source.path}: graph {graph.name!r} is already synced "
+                                    "from another source; give each source its own graph")
+                continue
+            options = SyncOptions(cards=config.cards, deck=source.deck,
+                                  on_removed=config.on_removed)
+            plan = sync.plan(graph, col, options)
+            batch.plans.append(plan)
+            if self.panels is not None:
+                previous = self.panels.read(prefix)
+                index = panel_index(plan.specs, previous, config.show_nearby)
+                if index != previous:
+                    batch.panels[prefix] = index
+
+    def _write_panels(self, batch: _Batch) -> None:
+        if self.panels is not None:
+            for prefix, index in batch.panels.items():
+                self.panels.write(prefix, index)
+        batch.panels.clear()
 
     # Step 2: main thread ----------------------------------------------------------------
 
-    def _planned(self, batch: _Batch, config: Config, manual: bool, generation: int) -> None:
+    def _planned(self, batch: _Batch, manual: bool, generation: int) -> None:
         if generation != self.generation or self.mw.col is None or batch.cancelled:
-            self._release(batch)
-            if batch.cancelled:
+            if batch.cancelled and generation == self.generation:
                 tooltip("Roam Bridge: sync cancelled; nothing was changed", parent=self.mw)
+            self._finish()
+            return
+        if batch.report is not None:
+            self._report(batch.report, batch.errors, manual)
             self._finish()
             return
         for plan in batch.plans:
@@ -176,13 +212,8 @@ class SyncController:
         ):
             for plan in batch.plans:
                 plan.defer_kind_changes()
-        if not any(p.has_changes for p in batch.plans):
-            report = sync.Report.merge(p.report() for p in batch.plans)
-            self._release(batch)
-            self._report(report, batch.errors, manual)
-            self._finish()
-            return
         op_class = CollectionOp if manual else QuietCollectionOp
+        self._idle.clear()
         op_class(self.mw, lambda col: self._apply(col, batch)).success(
             lambda report: self._applied(report, batch.errors, manual)
         ).failure(lambda err: self._after_failure(err, manual, generation)).run_in_background(
@@ -202,9 +233,12 @@ class SyncController:
 
     def _apply(self, col: Collection, batch: _Batch) -> sync.Report:
         try:
-            return sync.apply_all(batch.plans, col)
+            report = sync.apply_all(batch.plans, col)
+            self._write_panels(batch)
+            return report
         finally:
-            self._release(batch)
+            batch.plans.clear()  # freed on the worker thread
+            self._idle.set()
 
     def _applied(self, report: sync.Report, errors: list[str], manual: bool) -> None:
         self._report(report, errors, manual)
@@ -236,38 +270,16 @@ class SyncController:
             showWarning(f"Roam Bridge could not sync:\n\n{message}", parent=self.mw)
 
     def _after_failure(self, err: Exception, manual: bool, generation: int) -> None:
+        self._idle.set()
         if generation == self.generation:
             self._fail(f"{type(err).__name__}: {err}", manual)
         self._finish()
 
-    def _pause_gc(self) -> None:
-        """Keep the cyclic collector off from planning until the graph is freed.
-
-        Planning builds hundreds of thousands of objects. With the collector on between the
-        two background steps, the next collection (on whichever thread allocates, often the
-        UI's) would walk all of them while holding the GIL: a visible freeze.
-        """
-        self._gc_paused = gc.isenabled()
-        gc.disable()
-
     def _finish(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
         self.running = False
-        for listener in self.on_finished:
-            listener()
-        if self.queued is not None and self.mw.col is not None:
+        if self.queued is not None and self.mw.col is not None and not self.closing:
             manual, self.queued = self.queued, None
             self.request(manual)
-
-    @staticmethod
-    def _release(batch: _Batch) -> None:
-        """Free the graphs and plans here, on the worker thread, not later on the UI's."""
-        for graph in batch.graphs:
-            graph.release()
-        batch.graphs.clear()
-        batch.plans.clear()
 
     # Persistence ------------------------------------------------------------------------
 

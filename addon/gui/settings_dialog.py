@@ -78,8 +78,10 @@ class SettingsDialog(QDialog):
         self.depth = QComboBox(self)
         for label, value in DEPTHS:
             self.depth.addItem(label, value)
-        values = [value for _, value in DEPTHS]
         current = raw.get("context_depth", "all")
+        if current not in [value for _, value in DEPTHS] and isinstance(current, int):
+            self.depth.addItem(f"The nearest {current} parents", current)
+        values = [self.depth.itemData(i) for i in range(self.depth.count())]
         self.depth.setCurrentIndex(values.index(current) if current in values else 0)
         self.nearby = QCheckBox("Show the blocks just before and after in the reviewer", self)
         self.nearby.setChecked(bool(raw.get("show_nearby", True)))

@@ -1,0 +1,172 @@
+"""Real Anki desktop: what starts a sync, what a background sync may not do, and profile
+close during a sync. Companion of test_anki_desktop.py (same harness and helpers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import AnkiProcess
+from tests.e2e.test_anki_desktop import (
+    GRAPH,
+    GUI,
+    ROOT,
+    SEED_CARDS,
+    managed_count,
+    now,
+    stamp_reports,
+    start_anki,
+    wait_for_report,
+)
+from tools.graphgen import generate
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnkiProcess, Path]]:
+    tmp = tmp_path_factory.mktemp("triggers")
+    folder = tmp / "Downloads"
+    shutil.copytree(ROOT / "seeds", folder)
+    config = {"sources": [{"path": str(folder), "kind": "auto", "graph": GRAPH, "deck": ""}],
+              "sync_on_startup": True, "watch": True}
+    with start_anki(tmp, config) as anki:
+        anki.driver.wait_until(f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\"')) == "
+                               f"{SEED_CARDS} and not {GUI}.CONTROLLER.running", timeout=60)
+        stamp_reports(anki)
+        anki.driver.exec(f"mw._reports = []\n{GUI}.CONTROLLER.on_report.append("
+                         "mw._reports.append)\nresult = True")
+        yield anki, folder
+
+
+def seed_pages() -> list[dict]:
+    return json.loads((ROOT / "seeds" / "roam-bridge-demo.json").read_text(encoding="utf-8"))
+
+
+def drop_export(folder: Path, pages: list[dict], stamp: int) -> Path:
+    """A new Roam-Export-<stamp>.zip landing in the folder, as a browser saves it."""
+    target = folder / f"Roam-Export-{stamp}.zip"
+    partial = folder / f"Roam-Export-{stamp}.zip.part"
+    with zipfile.ZipFile(partial, "w") as archive:
+        archive.writestr("roam-bridge-demo.json", json.dumps(pages))
+    os.replace(partial, target)
+    os.utime(target, (time.time() + stamp % 100, time.time() + stamp % 100))
+    return target
+
+
+def find(pages: list[dict], prefix: str) -> dict:
+    stack = [b for p in pages for b in p.get("children", [])]
+    while stack:
+        raw = stack.pop(0)
+        if raw["string"].startswith(prefix):
+            return raw
+        stack.extend(raw.get("children", []))
+    raise AssertionError(prefix)
+
+
+def test_triggers_during_a_sync_queue_a_single_rerun(watched) -> None:
+    anki, _ = watched
+    driver = anki.driver
+    driver.exec("mw._reports.clear()\n"
+                f"c = {GUI}.CONTROLLER\n"
+                "c.request(manual=False)\n"
+                "c.request(manual=False)\nc.request(manual=False)\nc.request(manual=False)\n"
+                "result = (c.running, c.queued)")
+    driver.wait_until(f"not {GUI}.CONTROLLER.running and {GUI}.CONTROLLER.queued is None "
+                      "and len(mw._reports) >= 2", timeout=60)
+    time.sleep(1.0)
+    assert driver.eval("len(mw._reports)") == 2, "one sync and one queued rerun"
+
+
+def test_a_new_export_zip_in_the_folder_is_picked_up(watched) -> None:
+    anki, folder = watched
+    pages = seed_pages()
+    card = find(pages, "What is [[knowledge distillation]]")
+    card["string"] = "What is [[knowledge distillation]], in one line? #card"
+    start = now(anki)
+    drop_export(folder, pages, 1_800_000_000_001)
+    report = wait_for_report(anki, start, timeout=60)
+    assert report["manual"] is False and report["updated"] == 1
+    front = anki.driver.eval(
+        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{card['uid']}\"')[0])"
+        "['Front']")
+    assert "in one line" in front
+
+
+def test_a_save_that_changes_nothing_starts_no_sync(watched) -> None:
+    anki, folder = watched
+    newest = max(folder.glob("Roam-Export-*.zip"), key=lambda p: p.stat().st_mtime)
+    count = anki.driver.eval("len(mw._reports)")
+    data = newest.read_bytes()
+    newest.write_bytes(data)  # the same bytes, a new modification time
+    time.sleep(5)
+    assert anki.driver.eval("len(mw._reports)") == count
+    assert not anki.driver.eval(f"{GUI}.CONTROLLER.running")
+
+
+def test_a_background_sync_defers_kind_changes_and_leaves_mass_removal_alone(watched) -> None:
+    anki, folder = watched
+    pages = seed_pages()
+    keep = find(pages, "What is [[knowledge distillation]]")
+    keep["string"] = "{Knowledge distillation} moves knowledge to a smaller model #card"
+    pages[0]["children"] = [b for b in pages[0]["children"]
+                            if "::" in b["string"] or keep in _flatten(b)]
+    kind_before = anki.driver.eval(
+        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{keep['uid']}\"')[0])"
+        ".note_type()['name']")
+    start = now(anki)
+    drop_export(folder, pages, 1_800_000_000_002)
+    report = wait_for_report(anki, start, timeout=60)
+    warnings = " ".join(report["warnings"])
+    assert "deferred to the next manual sync" in warnings
+    assert "left alone" in warnings
+    assert report["orphaned"] == 0 and report["refused"] is False
+    assert managed_count(anki) == SEED_CARDS
+    assert anki.driver.eval(
+        f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\" tag:roam::orphaned'))") == 0
+    kind_after = anki.driver.eval(
+        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{keep['uid']}\"')[0])"
+        ".note_type()['name']")
+    assert kind_after == kind_before == "Roam Bridge Basic"
+    assert anki.driver.eval("mw.app.activeModalWidget() is None")
+
+
+def _flatten(raw: dict) -> list[dict]:
+    out = [raw]
+    for child in raw.get("children", []):
+        out.extend(_flatten(child))
+    return out
+
+
+def test_closing_the_profile_during_a_sync_never_leaves_it_half_done(tmp_path: Path) -> None:
+    export = tmp_path / "big" / "graph.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps(generate(blocks=40_000, cards=10_000, seed=5)))
+    config = {"sources": [{"path": str(export), "kind": "auto", "graph": "big", "deck": ""}],
+              "sync_on_startup": False, "watch": False}
+    with start_anki(tmp_path, config) as anki:
+        driver = anki.driver
+        driver.exec(
+            f"c = {GUI}.CONTROLLER\n"
+            "original = c._apply\n"
+            "def closing_apply(col, batch):\n"
+            "    mw.taskman.run_on_main(mw.unloadProfileAndShowProfileManager)\n"
+            "    return original(col, batch)\n"
+            "c._apply = closing_apply\n"
+            "c.request(manual=False)\n"
+            "result = True"
+        )
+        driver.wait_until("mw.col is None", timeout=120)
+        driver.exec(f"{GUI}.CONTROLLER._apply = original\n"
+                    "mw.pm.load('e2e')\nmw.onOpenProfile()\nresult = True")
+        driver.wait_for_collection(timeout=60)
+        count = driver.eval("len(mw.col.find_notes('\"SourceID:roam:big:*\"'))")
+        assert count == 10_000, f"a sync cut in half left {count} notes"
+        driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=30)
