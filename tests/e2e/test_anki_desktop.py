@@ -168,6 +168,15 @@ def test_the_reviewer_shows_where_the_card_comes_from(seeded) -> None:
                         "mw.reviewer.card, 'reviewAnswer'), mw.reviewer.card, 'reviewAnswer')")
     assert twice.count('id="rb-panel"') == 1, "hooks firing twice add one panel"
 
+    panel_module = "__import__('sys').modules['roam_bridge.gui.context_panel']"
+    driver.exec(f"mw._opened = []\nmodule = {panel_module}\nmw._open_link = module.openLink\n"
+                "module.openLink = mw._opened.append\n"
+                "mw.reviewer.web.eval(\"document.querySelector('.rb-crumbs a').click()\")\n"
+                "result = True")
+    opened = driver.wait_until("mw._opened", timeout=10)
+    driver.exec(f"{panel_module}.openLink = mw._open_link\nresult = True")
+    assert opened[0].startswith(f"https://roamresearch.com/#/app/{GRAPH}/page/"), opened
+
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     driver.screenshot(artifacts / "reviewer.png")
