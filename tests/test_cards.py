@@ -163,24 +163,6 @@ def test_no_card_on_block_ancestor_or_page_excludes(pages: list[dict]) -> None:
     assert cards_of(pages) == {}
 
 
-def test_context_shows_page_ancestors_and_page_attributes() -> None:
-    long_text = "A very long parent block " + "with many words " * 12
-    pages = [page(
-        "My <Page>",
-        block("Author:: [[Ada Lovelace]]"),
-        block("Source:: [paper](https://example.com/p)"),
-        block("Anki Tag:: hidden_from_context"),
-        block("Section", block(long_text, block("Q #card", uid="q"))),
-    )]
-    context = cards_of(pages)["q"].fields["Context"]
-    assert "My &lt;Page&gt;" in context
-    assert "Section" in context
-    assert "A very long parent block" in context and "…" in context
-    assert long_text.strip() not in context
-    assert "Ada Lovelace" in context and '<a href="https://example.com/p">paper</a>' in context
-    assert "hidden_from_context" not in context
-
-
 def test_source_links_to_the_block_in_roam() -> None:
     source = cards_of([page("P", block("Q #card", uid="abc123XYZ"))])["abc123XYZ"]
     assert 'href="https://roamresearch.com/#/app/g/page/abc123XYZ"' in source.fields["Source"]

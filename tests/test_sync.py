@@ -56,6 +56,13 @@ def snapshot(col: Collection, nid: int) -> dict:
     return {"cards": rows, "revlog": revlog}
 
 
+def reviewed(synced: Syncer, uid: str) -> tuple[int, dict]:
+    """The note of block ``uid``, after answering its cards once, and its snapshot."""
+    nid = synced.note(uid).id
+    review(synced.col, nid)
+    return nid, snapshot(synced.col, nid)
+
+
 def review(col: Collection, nid: int) -> None:
     for cid in col.card_ids_of_note(nid):
         card = col.get_card(cid)
@@ -103,9 +110,7 @@ def test_no_op_resync_writes_nothing(synced: Syncer) -> None:
 
 def test_edit_front_updates_in_place_and_keeps_review_history(synced: Syncer) -> None:
     col = synced.col
-    nid = synced.note("neuron").id
-    review(col, nid)
-    before = snapshot(col, nid)
+    nid, before = reviewed(synced, "neuron")
     assert before["revlog"], "the review must have left a revlog row"
     report = synced(edited(BASE, "neuron", "What is an artificial neuron? #card"))
     assert (report.created, report.updated, report.unchanged) == (0, 1, 4)
@@ -125,9 +130,7 @@ def test_edit_back_updates_only_that_note(synced: Syncer) -> None:
 
 def test_move_to_another_page_updates_context_and_counts_as_moved(synced: Syncer) -> None:
     col = synced.col
-    nid = synced.note("loss").id
-    review(col, nid)
-    before = snapshot(col, nid)
+    nid, before = reviewed(synced, "loss")
     moved = copy.deepcopy(BASE)
     other = find_block(moved, "other")
     loss = other["children"].pop(0)
@@ -221,9 +224,7 @@ def test_basic_to_cloze_and_back_keeps_note_card_ids_and_history(synced: Syncer)
 
 def test_deck_change_moves_cards_and_keeps_scheduling(synced: Syncer) -> None:
     col = synced.col
-    nid = synced.note("loss").id
-    review(col, nid)
-    before = snapshot(col, nid)
+    nid, before = reviewed(synced, "loss")
     decked = copy.deepcopy(BASE)
     find_block(decked, "loss")["children"].append(block("deck:: Study::Losses"))
     report = synced(decked)

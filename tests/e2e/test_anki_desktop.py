@@ -81,15 +81,22 @@ def now(anki: AnkiProcess) -> float:
     return anki.driver.eval("__import__('time').time()")
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnkiProcess, Path]]:
-    tmp = tmp_path_factory.mktemp("desktop")
-    seeds = tmp / "seeds"
+@contextlib.contextmanager
+def anki_on_seeds(tmp: Path, folder: str) -> Iterator[tuple[AnkiProcess, Path]]:
+    """Anki whose one source is a copy of seeds/ in ``tmp/folder``, synced at startup and
+    watched."""
+    seeds = tmp / folder
     shutil.copytree(ROOT / "seeds", seeds)
     config = {"sources": [{"path": str(seeds), "kind": "auto", "graph": GRAPH, "deck": ""}],
               "sync_on_startup": True, "watch": True}
     with start_anki(tmp, config) as anki:
         yield anki, seeds
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnkiProcess, Path]]:
+    with anki_on_seeds(tmp_path_factory.mktemp("desktop"), "seeds") as started:
+        yield started
 
 
 def managed_count(anki: AnkiProcess) -> int:

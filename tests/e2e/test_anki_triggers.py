@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from tests.e2e.test_anki_desktop import (
     GUI,
     ROOT,
     SEED_CARDS,
+    anki_on_seeds,
     managed_count,
     now,
     stamp_reports,
@@ -32,12 +32,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnkiProcess, Path]]:
-    tmp = tmp_path_factory.mktemp("triggers")
-    folder = tmp / "Downloads"
-    shutil.copytree(ROOT / "seeds", folder)
-    config = {"sources": [{"path": str(folder), "kind": "auto", "graph": GRAPH, "deck": ""}],
-              "sync_on_startup": True, "watch": True}
-    with start_anki(tmp, config) as anki:
+    with anki_on_seeds(tmp_path_factory.mktemp("triggers"), "Downloads") as (anki, folder):
         anki.driver.wait_until(f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\"')) == "
                                f"{SEED_CARDS} and not {GUI}.CONTROLLER.running", timeout=60)
         stamp_reports(anki)
