@@ -240,13 +240,21 @@ def test_anki_exits_cleanly(seeded) -> None:
     anki.assert_clean_exit(timeout=60)
 
 
-def test_a_large_background_sync_never_stalls_the_main_thread(tmp_path: Path) -> None:
-    export = tmp_path / "big" / "graph.json"
+@contextlib.contextmanager
+def anki_on_big_export(tmp: Path) -> Iterator[AnkiProcess]:
+    """Anki whose one source (graph "big") is a 40k-block export with 10k cards; it syncs
+    only when the test asks."""
+    export = tmp / "big" / "graph.json"
     export.parent.mkdir()
     export.write_text(json.dumps(generate(blocks=40_000, cards=10_000, seed=11)))
     config = {"sources": [{"path": str(export), "kind": "auto", "graph": "big", "deck": ""}],
               "sync_on_startup": False, "watch": False}
-    with start_anki(tmp_path, config) as anki:
+    with start_anki(tmp, config) as anki:
+        yield anki
+
+
+def test_a_large_background_sync_never_stalls_the_main_thread(tmp_path: Path) -> None:
+    with anki_on_big_export(tmp_path) as anki:
         stamp_reports(anki)
         anki.driver.exec(
             "from aqt.qt import QTimer\n"

@@ -18,14 +18,13 @@ from tests.e2e.test_anki_desktop import (
     GUI,
     ROOT,
     SEED_CARDS,
+    anki_on_big_export,
     anki_on_seeds,
     managed_count,
     now,
     stamp_reports,
-    start_anki,
     wait_for_report,
 )
-from tools.graphgen import generate
 
 pytestmark = pytest.mark.e2e
 
@@ -141,12 +140,7 @@ def _flatten(raw: dict) -> list[dict]:
 
 
 def test_closing_the_profile_during_a_sync_never_leaves_it_half_done(tmp_path: Path) -> None:
-    export = tmp_path / "big" / "graph.json"
-    export.parent.mkdir()
-    export.write_text(json.dumps(generate(blocks=40_000, cards=10_000, seed=5)))
-    config = {"sources": [{"path": str(export), "kind": "auto", "graph": "big", "deck": ""}],
-              "sync_on_startup": False, "watch": False}
-    with start_anki(tmp_path, config) as anki:
+    with anki_on_big_export(tmp_path) as anki:
         driver = anki.driver
         driver.exec(
             f"c = {GUI}.CONTROLLER\n"
