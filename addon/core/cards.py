@@ -84,8 +84,12 @@ def collect(graph: Graph, options: CardOptions, source_deck: str = "") -> list[C
     specs = []
     with gc_paused():
         for block in graph.blocks.values():
-            # A cheap first test (most blocks are not cards): the text names a card tag.
-            lowered = block.string.lower()
+            # Cheap first tests (most blocks are not cards): a tag needs "#" or "[[", and
+            # a card tag's name must occur in the text.
+            text = block.string
+            if "#" not in text and "[[" not in text:
+                continue
+            lowered = text.lower()
             for name in names:
                 if name in lowered:
                     if spec := builder.card_for(block):
