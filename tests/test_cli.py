@@ -148,7 +148,7 @@ def test_collection_open_elsewhere_gets_a_clear_message(tmp_path: Path) -> None:
     finally:
         holder.close()
     assert result.returncode == 1
-    assert "is it open in Anki" in result.stderr and "Traceback" not in result.stderr
+    assert "is open in Anki" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -156,3 +156,13 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     result = bridge("--collection")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_collection_gets_a_clear_message(tmp_path: Path) -> None:
+    export = write_export(tmp_path / "g.json", TWO_CARDS)
+    bogus = tmp_path / "notes.anki2"
+    bogus.write_text("not a database")
+    result = bridge(export, "--collection", bogus)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"roam-bridge: {bogus}: not an Anki collection"
+    assert bogus.read_text() == "not a database"

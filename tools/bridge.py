@@ -86,9 +86,7 @@ def _run_open(graph, path: Path, options: SyncOptions, dry_run: bool) -> sync.Re
     try:
         col = Collection(str(path))
     except DBError as err:
-        raise CollectionUnavailable(
-            f"{path}: cannot open the collection; is it open in Anki? ({err})"
-        ) from None
+        raise CollectionUnavailable(f"{path}: {_why_unopenable(path, err)}") from None
     try:
         the_plan = sync.plan(graph, col, options)
         if dry_run or the_plan.refused:
@@ -104,6 +102,17 @@ def _run_open(graph, path: Path, options: SyncOptions, dry_run: bool) -> sync.Re
         return report
     finally:
         col.close()
+
+
+def _why_unopenable(path: Path, err: DBError) -> str:
+    message = str(err)
+    if "already open" in message.lower():
+        return "the collection is open in Anki (or another program); close it and try again"
+    if "NotADatabase" in message:
+        return "not an Anki collection"
+    if path.is_dir():
+        return "is a folder; give the path of a collection.anki2 file"
+    return f"cannot open the collection ({message})"
 
 
 def _print_report(report: sync.Report, source: str, graph: str, as_json: bool) -> None:
