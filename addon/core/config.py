@@ -75,10 +75,10 @@ def load_config(raw: dict[str, Any]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError("config must be a JSON object")
     card_tags = raw.get("card_tags", list(DEFAULT_CARD_TAGS))
-    if not isinstance(card_tags, list) or not all(
+    if not isinstance(card_tags, list) or not card_tags or not all(
         isinstance(t, str) and t.strip() for t in card_tags
     ):
-        raise ConfigError("card_tags must be a list of non-empty strings")
+        raise ConfigError("card_tags must be a list of one or more tag names")
     on_removed = _typed(raw, "on_removed", str, "suspend")
     if on_removed not in ON_REMOVED:
         raise ConfigError(f"on_removed must be one of {', '.join(ON_REMOVED)}")

@@ -101,23 +101,25 @@ def _after_ankiweb_sync() -> None:
         pass
 
 
+def save_settings(raw: dict) -> None:
+    """Validate and write the settings, then bring watching, the panel and the notes up to
+    date with them. Raises ConfigError, writing nothing, when a value is invalid."""
+    assert CONTROLLER is not None
+    before = CONTROLLER.raw_config()
+    CONTROLLER.write_config(raw)
+    config = CONTROLLER.config()
+    if WATCHER is not None:
+        WATCHER.watch([s.path for s in config.sources] if config.watch else [])
+    if PANEL is not None:
+        PANEL.collapsed_by_default = config.panel_collapsed
+    if raw != before:
+        # Card options and the panel's content depend on settings: sync in the background.
+        _request(manual=False)
+
+
 def open_settings() -> None:
     assert CONTROLLER is not None
-
-    before = CONTROLLER.raw_config()
-
-    def save(raw: dict) -> None:
-        CONTROLLER.write_config(raw)
-        config = CONTROLLER.config()
-        if raw != before:
-            # Card options and the panel's content depend on settings: bring them up to date.
-            _request(manual=False)
-        if WATCHER is not None:
-            WATCHER.watch([s.path for s in config.sources] if config.watch else [])
-        if PANEL is not None:
-            PANEL.collapsed_by_default = config.panel_collapsed
-
-    SettingsDialog(mw, CONTROLLER.raw_config(), save).exec()
+    SettingsDialog(mw, CONTROLLER.raw_config(), save_settings).exec()
 
 
 def open_report() -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,40 @@ class _Batch:
     cancelled: bool = False
 
 
-class QuietCollectionOp(CollectionOp):
-    """A CollectionOp without the progress window, for background syncs: the same undo
-    entry, commit and UI refresh, nothing on screen."""
+def _run_tracked(
+    op: QueryOp | CollectionOp, mw: AnkiQt, task: Callable[[], Any],
+    on_done: Callable[[Future], None], label: str | None,
+) -> None:
+    """Run ``task`` on the collection thread as the op would, keeping its Future (so that a
+    profile close can wait for it); with a progress window unless ``label`` is None."""
+    if label is not None:
+        mw.progress.start(label=label or None, parent=op._parent)
+        done = on_done
 
-    def _run(self, mw: AnkiQt, op: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
-        mw.taskman.run_in_background(op, on_done, uses_collection=True)
+        def on_done(future: Future) -> None:
+            mw.progress.finish()
+            done(future)
+
+    op.future = mw.taskman.run_in_background(task, on_done, uses_collection=True)
+
+
+class TrackedQueryOp(QueryOp):
+    future: Future | None = None
+
+    def _run(self, mw: AnkiQt, op: Callable[[], Any], on_done: Callable[[Future], None]) -> None:
+        label = self._progress if isinstance(self._progress, str) else ""
+        _run_tracked(self, mw, op, on_done, label if self._progress else None)
+
+
+class TrackedCollectionOp(CollectionOp):
+    """A CollectionOp (one undo entry, commit, UI refresh) that keeps its Future; a quiet
+    one, for background syncs, shows no progress window."""
+
+    future: Future | None = None
+    quiet = False
+
+    def _run(self, mw: AnkiQt, op: Callable[[], Any], on_done: Callable[[Future], None]) -> None:
+        _run_tracked(self, mw, op, on_done, None if self.quiet else "")
 
 
 class SyncController:
@@ -64,9 +92,8 @@ class SyncController:
         self.closing = False
         self.queued: bool | None = None  # the queued rerun's "manual", if any
         self.generation = 0
-        # Clear while a step of ours is queued or running on the collection thread.
-        self._idle = threading.Event()
-        self._idle.set()
+        # The step of ours queued or running on the collection thread, if any.
+        self._future: Future | None = None
         self.last_report: dict[str, Any] | None = self._load_report()
         self.on_report: list[Callable[[dict[str, Any]], None]] = []
         self.panels: PanelIndex | None = None
@@ -91,11 +118,17 @@ class SyncController:
 
     def profile_closing(self, timeout: float = 120.0) -> None:
         """Start nothing new, drop what has not started, and let a running step finish
-        before Anki closes the collection: a sync is never cut in half."""
+        (callbacks included) before Anki closes the collection: a sync is never cut in half,
+        and nothing of ours touches the collection after it closed."""
         self.closing = True
         self.generation += 1
         self.queued = None
-        self._idle.wait(timeout)
+        future, self._future = self._future, None
+        if future is not None:
+            wait([future], timeout)
+            # Its completion callbacks are queued for the main thread: run them now, while
+            # the collection is still open (the same call taskman makes before each op).
+            self.mw.taskman._on_closures_pending()
 
     # Triggers ---------------------------------------------------------------------------
 
@@ -118,43 +151,40 @@ class SyncController:
             return
         self.running = True
         generation = self.generation
-        self._idle.clear()
-        op = QueryOp(
+        op = TrackedQueryOp(
             parent=self.mw,
             op=lambda col: self._plan_all(col, config, manual, generation),
             success=lambda batch: self._planned(batch, manual, generation),
         ).failure(lambda err: self._after_failure(err, manual, generation))
         if manual:
-            op = op.with_progress("Roam Bridge: reading your notes…")
+            op.with_progress("Roam Bridge: reading your notes…")
         op.run_in_background()
+        self._future = op.future
 
     # Step 1: background -----------------------------------------------------------------
 
     def _plan_all(self, col: Collection, config: Config, manual: bool, generation: int
                   ) -> _Batch:
-        try:
-            batch = _Batch()
-            if generation != self.generation or col is None:
-                batch.cancelled = True
-                return batch
-            graphs: list[Graph] = []
-            try:
-                with gc_paused():
-                    self._plan_sources(col, config, manual, batch, graphs)
-            finally:
-                # Free the graphs here, on the worker thread, not later on the UI's.
-                for graph in graphs:
-                    graph.release()
-            batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())
-            if not batch.cancelled and not any(
-                p.has_changes or p.refused or p.kind_changes for p in batch.plans
-            ):
-                batch.report = sync.Report.merge(p.report() for p in batch.plans)
-                self._write_panels(batch)
-                batch.plans.clear()
+        batch = _Batch()
+        if generation != self.generation or col is None:
+            batch.cancelled = True
             return batch
+        graphs: list[Graph] = []
+        try:
+            with gc_paused():
+                self._plan_sources(col, config, manual, batch, graphs)
         finally:
-            self._idle.set()
+            # Free the graphs here, on the worker thread, not later on the UI's.
+            for graph in graphs:
+                graph.release()
+        batch.cancelled = batch.cancelled or (manual and self.mw.progress.want_cancel())
+        if not batch.cancelled and not any(
+            p.has_changes or p.refused or p.kind_changes for p in batch.plans
+        ):
+            batch.report = sync.Report.merge(p.report() for p in batch.plans)
+            self._write_panels(batch)
+            batch.plans.clear()
+        return batch
 
     def _plan_sources(
         self, col: Collection, config: Config, manual: bool, batch: _Batch, graphs: list[Graph]
@@ -212,13 +242,12 @@ class SyncController:
         ):
             for plan in batch.plans:
                 plan.defer_kind_changes()
-        op_class = CollectionOp if manual else QuietCollectionOp
-        self._idle.clear()
-        op_class(self.mw, lambda col: self._apply(col, batch)).success(
-            lambda report: self._applied(report, batch.errors, manual)
-        ).failure(lambda err: self._after_failure(err, manual, generation)).run_in_background(
-            initiator=self
-        )
+        op = TrackedCollectionOp(self.mw, lambda col: self._apply(col, batch))
+        op.quiet = not manual
+        op.success(lambda report: self._applied(report, batch.errors, manual)).failure(
+            lambda err: self._after_failure(err, manual, generation)
+        ).run_in_background(initiator=self)
+        self._future = op.future
 
     def _confirm_removal(self, plan: sync.SyncPlan) -> bool:
         removed = len(plan.orphans) + len(plan.deletes)
@@ -238,7 +267,6 @@ class SyncController:
             return report
         finally:
             batch.plans.clear()  # freed on the worker thread
-            self._idle.set()
 
     def _applied(self, report: sync.Report, errors: list[str], manual: bool) -> None:
         self._report(report, errors, manual)
@@ -270,13 +298,13 @@ class SyncController:
             showWarning(f"Roam Bridge could not sync:\n\n{message}", parent=self.mw)
 
     def _after_failure(self, err: Exception, manual: bool, generation: int) -> None:
-        self._idle.set()
         if generation == self.generation:
             self._fail(f"{type(err).__name__}: {err}", manual)
         self._finish()
 
     def _finish(self) -> None:
         self.running = False
+        self._future = None
         if self.queued is not None and self.mw.col is not None and not self.closing:
             manual, self.queued = self.queued, None
             self.request(manual)

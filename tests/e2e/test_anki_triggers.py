@@ -159,3 +159,40 @@ def test_closing_the_profile_during_a_sync_never_leaves_it_half_done(tmp_path: P
         count = driver.eval("len(mw.col.find_notes('\"SourceID:roam:big:*\"'))")
         assert count == 10_000, f"a sync cut in half left {count} notes"
         driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=30)
+
+
+def test_settings_are_validated_saved_and_applied(watched) -> None:
+    anki, _ = watched
+    driver = anki.driver
+    gui = GUI
+    start = now(anki)
+    warned = driver.exec(
+        "import roam_bridge.gui.settings_dialog as module\n"
+        "shown, original = [], module.showWarning\n"
+        "module.showWarning = lambda text, **kw: shown.append(text)\n"
+        f"dialog = module.SettingsDialog(mw, {gui}.CONTROLLER.raw_config(), {gui}.save_settings)\n"
+        "dialog.card_tags.setText('')\n"
+        "dialog._accept()\n"
+        "module.showWarning = original\n"
+        "dialog.close()\n"
+        "result = shown"
+    )
+    assert warned and "card_tags" in warned[0]
+    assert driver.eval(f"{gui}.CONTROLLER.raw_config()['card_tags']") == [
+        "card", "flashcard", "anki"], "an invalid value writes nothing"
+    driver.exec(
+        f"from roam_bridge.gui.settings_dialog import SettingsDialog\n"
+        f"dialog = SettingsDialog(mw, {gui}.CONTROLLER.raw_config(), {gui}.save_settings)\n"
+        "dialog.card_tags.setText('card, flashcard, anki, srs')\n"
+        "dialog.depth.setCurrentIndex(1)\n"
+        "dialog._accept()\n"
+        "result = True"
+    )
+    config = driver.eval(f"{gui}.CONTROLLER.raw_config()")
+    assert config["card_tags"] == ["card", "flashcard", "anki", "srs"]
+    assert config["context_depth"] == 0
+    report = wait_for_report(anki, start, timeout=60)
+    assert report["updated"] >= 1, "a new breadcrumb depth updates the cards"
+    page_only = driver.eval(
+        f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\" Context:*rb-more*'))")
+    assert page_only == report["updated"]
