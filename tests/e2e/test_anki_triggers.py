@@ -196,3 +196,53 @@ def test_settings_are_validated_saved_and_applied(watched) -> None:
     page_only = driver.eval(
         f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\" Context:*rb-more*'))")
     assert page_only == report["updated"]
+
+
+def test_a_manual_sync_can_be_cancelled_before_it_writes(watched) -> None:
+    anki, folder = watched
+    driver = anki.driver
+    driver.exec(f"{GUI}.WATCHER.stop()\nresult = True")
+    pages = seed_pages()
+    card = find(pages, "What is [[adaptive compute]]")
+    card["string"] = "Cancelled edit: what is [[adaptive compute]]? #card"
+    drop_export(folder, pages, 1_800_000_000_003)
+    mod_before = driver.eval("mw.col.mod")
+    reports_before = driver.eval("len(mw._reports)")
+    driver.exec(f"{GUI}.CONTROLLER.request(manual=True)\n"
+                "mw.progress._win.wantCancel = True\n"  # what closing the progress window does
+                "result = True")
+    driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=60)
+    assert driver.eval("mw.col.mod") == mod_before
+    assert driver.eval("len(mw._reports)") == reports_before
+    front = (f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{card['uid']}\"')"
+             "[0])['Front']")
+    assert "Cancelled edit" not in driver.eval(front)
+    start = now(anki)
+    driver.exec(f"{GUI}.WATCHER.watch([{str(folder)!r}])\n{GUI}.CONTROLLER.request(manual=False)"
+                "\nresult = True")
+    wait_for_report(anki, start, timeout=60)
+    assert "Cancelled edit" in driver.eval(front), "the next sync applies it"
+
+
+def test_the_last_sync_report_lists_counts_and_browses_the_changed_notes(watched) -> None:
+    anki, _ = watched
+    driver = anki.driver
+    html = driver.exec(
+        "import roam_bridge.gui.report_dialog as module\n"
+        f"dialog = module.ReportDialog(mw, {GUI}.CONTROLLER.last_report)\n"
+        "dialog.show()\n"
+        "text = dialog.findChild(module.QTextBrowser).toHtml()\n"
+        "buttons = [b for b in dialog.findChildren(__import__('aqt').qt.QPushButton)"
+        " if b.text() == 'Browse changed notes']\n"
+        "buttons[0].click()\n"
+        "dialog.close()\n"
+        "result = text"
+    )
+    assert "updated" in html and "Last background sync" in html
+    browser = driver.wait_until(
+        "[w for w in mw.app.topLevelWidgets() if type(w).__name__ == 'Browser' "
+        "and w.isVisible()]", timeout=20)
+    assert browser
+    search = driver.eval("__import__('aqt').dialogs._dialogs['Browser'][1].current_search()")
+    assert search.startswith("nid:")
+    driver.exec("__import__('aqt').dialogs._dialogs['Browser'][1].close()\nresult = True")
