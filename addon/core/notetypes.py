@@ -91,14 +91,6 @@ def find(col: Collection) -> dict[Kind, NotetypeDict]:
     return found
 
 
-def outdated(existing: dict[Kind, NotetypeDict]) -> bool:
-    """True when ``ensure`` would write: a type is missing, or ours and out of date."""
-    return any(
-        kind not in existing or existing[kind][MARKER].get("version") != VERSION
-        for kind in NAMES
-    )
-
-
 def ensure(col: Collection) -> tuple[dict[Kind, NotetypeDict], list[str]]:
     """Create missing note types and upgrade ours; returns them and any warnings."""
     existing = find(col)
