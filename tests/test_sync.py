@@ -468,3 +468,16 @@ def test_two_plans_for_one_graph_create_each_note_once(col: Collection) -> None:
 def test_an_empty_cloze_is_not_a_cloze(syncer: Syncer) -> None:
     syncer([page("P", block("Fill in {{c1::}} later #card", uid="e"))])
     assert syncer.note("e").note_type()["name"] == "Roam Bridge Basic"
+
+
+def test_a_second_note_with_the_same_key_is_left_alone_and_reported(synced: Syncer) -> None:
+    col = synced.col
+    original = synced.note("neuron")
+    twin = col.new_note(original.note_type())
+    twin.fields = list(original.fields)
+    col.add_note(twin, col.decks.id("Roam"))  # an import can do this: same key, new GUID
+    report = synced(edited(BASE, "neuron", "What is a neuron, twice? #card"))
+    assert any("more than one note has this key" in w for w in report.warnings)
+    assert (report.created, report.updated, report.orphaned) == (0, 1, 0)
+    assert col.get_note(original.id)["Front"] == "What is a neuron, twice?"
+    assert col.get_note(twin.id)["Front"] == "What is a neuron?"

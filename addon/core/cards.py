@@ -63,7 +63,7 @@ class CardSpec:
     location: str
     block: Block = field(repr=False)
     _render: Callable[[CardSpec], dict[str, str]] = field(repr=False)
-    context: ContextBuilder | None = field(default=None, repr=False)
+    context: ContextBuilder = field(repr=False)
 
     @cached_property
     def fields(self) -> dict[str, str]:
@@ -226,13 +226,13 @@ class _Builder:
             REVERSE_TAG in self._tags_in(block) or bool(direction and "<->" in direction[1])
         )
         location = _digest(page.digest_parts[0], *(a.uid for a in ancestors))
-        inputs = [
-            self.salt, kind, str(is_reversed), deck, "\x1e".join(page.tags), *page.digest_parts,
-            block.string, str(block.heading),
+        shown = [  # every text the note shows
+            *page.digest_parts, block.string,
             *(a.string for a in ancestors),
             *(f"{_depth(d, block)}\x1e{d.string}" for d in block.descendants()),
         ]
-        inputs.extend(self._referenced_strings(inputs[5:]))
+        inputs = [self.salt, kind, str(is_reversed), deck, "\x1e".join(page.tags),
+                  str(block.heading), *shown, *self._referenced_strings(shown)]
         return CardSpec(
             key=key_for(self.graph, block.uid),
             uid=block.uid,

@@ -166,8 +166,6 @@ def panel_index(
     index: dict[str, dict[str, str]] = {}
     salt = f"{PANEL_VERSION}|{nearby}"
     for spec in specs:
-        if spec.context is None:
-            continue
         digest = spec.context.panel_digest(spec.block, salt)
         old = previous.get(spec.key)
         if old is not None and old.get("d") == digest:

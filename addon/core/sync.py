@@ -276,7 +276,8 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
 def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
     prefix = f"{graph.source}:{graph.name}:"
     result = SyncPlan(prefix=prefix, options=options)
-    specs = result.specs = _unique(collect(graph, options.cards, options.deck), result.warnings)
+    # graph.blocks is keyed by uid, so every spec has its own key.
+    specs = result.specs = collect(graph, options.cards, options.deck)
     types = notetypes.find(col)
     existing = _existing_notes(col, types, prefix, result.warnings)
     result.managed_before = len(existing)
@@ -356,10 +357,8 @@ def apply_all(plans: Sequence[SyncPlan], col: Collection) -> Report:
 def _taken_guids(col: Collection, keys: list[str]) -> set[str]:
     """GUIDs of new notes that some note already has: a note of ours in a note type we do
     not manage (a user's clone), or a second source naming the same graph."""
-    guids = [guid_for(key) for key in keys]
     taken: set[str] = set()
-    for start in range(0, len(guids), 500):
-        chunk = guids[start : start + 500]
+    for chunk in _batches([guid_for(key) for key in keys], size=500):  # SQL parameter limit
         marks = ",".join("?" * len(chunk))
         taken.update(col.db.list(f"select guid from notes where guid in ({marks})", *chunk))
     return taken
@@ -384,7 +383,7 @@ def _apply(
 ) -> list[int]:
     _change_kinds(col, types, sync_plan.updates)
     created = _add_notes(col, types, sync_plan.creates, decks)
-    _update_notes(col, [*sync_plan.updates, *sync_plan.orphans])
+    _update_notes(col, types, [*sync_plan.updates, *sync_plan.orphans])
     _move_decks(col, sync_plan.updates, decks)
     _set_suspended(col, [*sync_plan.updates, *sync_plan.orphans])
     if sync_plan.deletes:
@@ -432,18 +431,6 @@ def _load_fields(col: Collection, notes: list[ExistingNote]) -> None:
     for nid, flds in col.db.all(f"select id, flds from notes where id in {ids2str(by_id)}"):
         note = by_id[nid]
         note.fields = dict(zip(note.names, flds.split("\x1f"), strict=False))
-
-
-def _unique(specs: list[CardSpec], warnings: list[str]) -> list[CardSpec]:
-    seen: set[str] = set()
-    unique = []
-    for spec in specs:
-        if spec.key in seen:
-            warnings.append(f"{spec.key}: the same block id appears twice; the first is used")
-            continue
-        seen.add(spec.key)
-        unique.append(spec)
-    return unique
 
 
 def _still_current(note: ExistingNote, spec: CardSpec) -> bool:
@@ -631,13 +618,10 @@ _FIELD_MAP: dict[tuple[Kind, Kind], dict[str, str]] = {
 def _add_notes(
     col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds
 ) -> list[int]:
+    blanks = _blank_notes(col, types)
     requests = []
-    # One blank note per note type, copied for each new note: col.new_note() is a backend
-    # round trip per note and gives nothing a copy does not.
-    blanks = {kind: col.new_note(nt) for kind, nt in types.items()}
     for spec in specs:
-        note = copy.copy(blanks[spec.kind])
-        note.fields = list(note.fields)
+        note = _copy_note(blanks[spec.kind])
         note.guid = guid_for(spec.key)
         state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location)
         _fill(note, spec.fields, spec.key, state)
@@ -648,19 +632,38 @@ def _add_notes(
     return [int(r.note.id) for r in requests]
 
 
-def _update_notes(col: Collection, updates: list[Update]) -> None:
+def _update_notes(col: Collection, types: dict[Kind, Any], updates: list[Update]) -> None:
+    """Rewrite changed notes from what planning already read (fields, tags, GUID): no note
+    is fetched again, one at a time, from the collection."""
+    blanks = _blank_notes(col, types)
     notes = []
     for update in updates:
-        note = col.get_note(update.note.id)  # type: ignore[arg-type]
+        existing = update.note
+        note = _copy_note(blanks[update.new_kind or existing.kind])
+        note.id, note.guid = existing.id, existing.guid  # type: ignore[assignment]
         if update.fields is not None:
-            _fill(note, update.fields, update.note.key, update.state)
+            _fill(note, update.fields, existing.key, update.state)
         else:
+            for name, value in existing.fields.items():
+                if name in note:
+                    note[name] = value
             note["Source"] = strip_state(note["Source"]) + update.state.to_html()
-        if update.tags is not None:
-            note.tags = update.tags
+        note.tags = update.tags if update.tags is not None else list(existing.tags)
         notes.append(note)
     for batch in _batches(notes):
         col.update_notes(batch)
+
+
+def _blank_notes(col: Collection, types: dict[Kind, Any]) -> dict[Kind, Any]:
+    """One empty note per note type, copied for each note written: col.new_note() is a
+    backend round trip per note and gives nothing a copy does not."""
+    return {kind: col.new_note(nt) for kind, nt in types.items()}
+
+
+def _copy_note(blank: Any) -> Any:
+    note = copy.copy(blank)
+    note.fields = list(blank.fields)
+    return note
 
 
 def _fill(note: Any, fields: dict[str, str], key: str, state: NoteState) -> None:
