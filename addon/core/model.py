@@ -10,6 +10,7 @@ only this module's types. A Graph guarantees:
 from __future__ import annotations
 
 import gc
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -64,9 +65,13 @@ class Block:
 
 @dataclass(eq=False, slots=True)
 class Page:
+    """A page. ``path`` is the page's file relative to the source's root folder (folder and
+    Markdown sources; "" for Roam JSON/EDN/API), used for deep links and local images."""
+
     title: str
     uid: str = ""
     children: list[Block] = field(default_factory=list, repr=False)
+    path: str = ""
 
     def attributes(self) -> dict[str, tuple[str, str]]:
         """Page attributes: top-level ``Key:: value`` blocks, by normalized key.
@@ -93,12 +98,16 @@ class Graph:
     name: str
     pages: dict[str, Page] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
+    # The folder that relative page paths and local images resolve against ("" if none).
+    root: str = ""
+    _by_uid: dict[str, Page] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.name = graph_name(self.name)
 
     def add_page(self, page: Page) -> Page:
         self.pages[page.title] = page
+        self._by_uid = None
         return page
 
     def add_block(self, block: Block) -> Block:
@@ -117,12 +126,39 @@ class Graph:
             page.children = []
         self.blocks = {}
         self.pages = {}
+        self._by_uid = None
 
     def link(self, uid: str) -> str:
-        """A URL that opens the block (or page) in the app it came from."""
+        """A URL that opens the block (or page, by page uid) in the app it came from.
+
+        Synthetic uids (``md-…``) name no block the app knows, so they open the block's page.
+        """
+        block = self.blocks.get(uid)
+        page = block.page if block is not None else self._page_by_uid(uid)
         if self.source == "roam":
+            if is_synthetic(uid):
+                target = page.uid if page is not None and page.uid else ""
+                base = f"https://roamresearch.com/#/app/{quote(self.name)}"
+                return f"{base}/page/{quote(target)}" if target else base
             return f"https://roamresearch.com/#/app/{quote(self.name)}/page/{quote(uid)}"
+        if self.source == "logseq":
+            base = f"logseq://graph/{quote(self.name, safe='')}"
+            if block is not None and not is_synthetic(uid):
+                return f"{base}?block-id={quote(uid, safe='')}"
+            return f"{base}?page={quote(page.title, safe='')}" if page is not None else base
+        if self.source == "obsidian" and page is not None:
+            file = page.path.removesuffix(".md") or page.title
+            if block is not None and not is_synthetic(uid):
+                file = f"{file}#^{uid}"
+            return f"obsidian://open?vault={quote(self.name, safe='')}&file={quote(file, safe='')}"
         return ""
+
+    def _page_by_uid(self, uid: str) -> Page | None:
+        if not uid:
+            return None
+        if self._by_uid is None:
+            self._by_uid = {p.uid: p for p in self.pages.values() if p.uid}
+        return self._by_uid.get(uid)
 
     @property
     def app_name(self) -> str:
@@ -158,6 +194,31 @@ def graph_name(name: str) -> str:
     if not name or ":" in name:
         raise ValueError(f"graph name {name!r} must be non-empty and contain no ':'")
     return name
+
+
+SYNTHETIC_PREFIX = "md-"
+
+
+def synthetic_uid(
+    page_title: str, text: str, taken: dict[str, Block] | set[str] | frozenset[str] = frozenset()
+) -> str:
+    """A uid for a block its source gives none: ``md-`` + a hash of its page and text.
+
+    Identical blocks on one page get ``-2``, ``-3``… in document order, so each still has its
+    own key. The key changes when the text changes; sync re-matches such notes by similarity.
+    """
+    normalized = " ".join(text.split())
+    digest = hashlib.blake2b(f"{page_title}\x1f{normalized}".encode(), digest_size=8).hexdigest()
+    uid = f"{SYNTHETIC_PREFIX}{digest}"
+    n = 1
+    while uid in taken:
+        n += 1
+        uid = f"{SYNTHETIC_PREFIX}{digest}-{n}"
+    return uid
+
+
+def is_synthetic(uid: str) -> bool:
+    return uid.startswith(SYNTHETIC_PREFIX)
 
 
 def attribute_key(name: str) -> str:

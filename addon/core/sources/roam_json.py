@@ -8,13 +8,12 @@ Anything that is not a Roam export raises SourceError before a Graph exists.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..model import Block, Graph, Page, SourceError, gc_paused
+from ..model import Block, Graph, Page, SourceError, gc_paused, synthetic_uid
 from .exports import newest_export, read_export_bytes
 
 SUFFIXES = (".json", ".zip")
@@ -70,7 +69,7 @@ def _add_children(
             text = raw.get("string", "")
             if not isinstance(text, str):
                 raise SourceError(label, f"page {page.title!r}: a block's 'string' is not text")
-            uid = raw.get("uid") or _synthetic_uid(page.title, text)
+            uid = raw.get("uid") or synthetic_uid(page.title, text, blocks)
             if not isinstance(uid, str):
                 raise SourceError(label, f"page {page.title!r}: a block's 'uid' is not text")
             heading = raw.get("heading")
@@ -86,7 +85,3 @@ def _add_children(
         else:
             stack.pop()
 
-
-def _synthetic_uid(page_title: str, text: str) -> str:
-    digest = hashlib.blake2b(f"{page_title}\x1f{text}".encode(), digest_size=8).hexdigest()
-    return f"md-{digest}"
