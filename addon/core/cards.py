@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +31,8 @@ from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
 RENDER_VERSION = "2"
 
 Kind = Literal["basic", "cloze"]
+# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order.
+ClozeMemory = tuple[tuple[str, int], ...]
 HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
 EXCLUDE_TAG = "no-card"
@@ -64,6 +67,10 @@ class CardSpec:
     block: Block = field(repr=False)
     _render: Callable[[CardSpec], dict[str, str]] = field(repr=False)
     context: ContextBuilder = field(repr=False)
+    # Cloze numbers the note's previous content used (set by sync before rendering), and the
+    # ones this rendering gave (to remember next time).
+    cloze_memory: ClozeMemory = ()
+    clozes: ClozeMemory = ()
 
     @cached_property
     def fields(self) -> dict[str, str]:
@@ -278,7 +285,9 @@ class _Builder:
         context = self.context.card_html(block)
         source = self.context.open_link_html(block)
         if spec.kind == "cloze":
-            text = cloze_text(block.string, self.options.highlight_cloze) or block.string
+            numbered = number_clozes(block.string, self.options.highlight_cloze,
+                                     spec.cloze_memory)
+            text, spec.clozes = numbered if numbered is not None else (block.string, ())
             return {"Text": r.inline(text), "Back Extra": back, "Context": context,
                     "Source": source}
         return {"Front": r.block(block), "Back": back, "Context": context, "Source": source,
@@ -296,10 +305,26 @@ class _Builder:
 # Cloze syntax -----------------------------------------------------------------------------
 
 
-def cloze_text(text: str, highlight: bool = False) -> str | None:
+def cloze_text(text: str, highlight: bool = False, memory: ClozeMemory = ()) -> str | None:
     """``text`` with every cloze syntax rewritten as Anki's ``{{cN::…}}``, or None if the
-    block has no cloze. Explicit numbers are kept; the others take the lowest free numbers in
-    order. Shorthand inside code, math or ``{{widgets}}`` is left alone."""
+    block has no cloze. See ``number_clozes``."""
+    numbered = number_clozes(text, highlight, memory)
+    return numbered[0] if numbered is not None else None
+
+
+def number_clozes(
+    text: str, highlight: bool = False, memory: ClozeMemory = ()
+) -> tuple[str, ClozeMemory] | None:
+    """``text`` with every cloze rewritten as ``{{cN::…}}``, and the numbers the
+    auto-numbered ones got (to remember for next time); None if the block has no cloze.
+
+    Explicit numbers (``{{c2::x}}``, ``{c2:x}``) always win. An auto-numbered cloze keeps the
+    number ``memory`` gave the same content, so inserting a cloze before others never moves
+    their review history to another card; a cloze whose content was edited keeps the number
+    of the one it replaced (in order); a new one takes a number never used before. Without
+    memory, auto clozes take the lowest free numbers in order. Shorthand inside code, math or
+    ``{{widgets}}`` is left alone.
+    """
     if "{" not in text and not (highlight and ("^^" in text or "==" in text)):
         return None
     masked = _mask_opaque(text)
@@ -323,19 +348,55 @@ def cloze_text(text: str, highlight: bool = False) -> str | None:
     if not spans and not used:
         return None
     spans.sort()
+    autos = [(i, _cloze_digest(content)) for i, (_, _, n, content) in enumerate(spans)
+             if n is None]
+    numbers = _auto_numbers([d for _, d in autos], used, memory)
+    assigned = dict(zip((i for i, _ in autos), numbers, strict=True))
     pieces: list[str] = []
-    cursor, next_free = 0, 1
-    for start, end, number, content in spans:
-        if number is None:
-            while next_free in used:
-                next_free += 1
-            number = next_free
-            used.add(number)
+    cursor = 0
+    for i, (start, end, number, content) in enumerate(spans):
         pieces.append(text[cursor:start])
-        pieces.append(f"{{{{c{number}::{content}}}}}")
+        pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
         cursor = end
     pieces.append(text[cursor:])
-    return "".join(pieces)
+    return "".join(pieces), tuple(zip((d for _, d in autos), numbers, strict=True))
+
+
+def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -> list[int]:
+    """Numbers for auto-numbered clozes (by content digest, in text order); see
+    ``number_clozes``."""
+    taken = set(explicit)
+    result: list[int | None] = [None] * len(digests)
+    remembered: dict[str, list[int]] = defaultdict(list)
+    for digest, number in memory:
+        remembered[digest].append(number)
+    # 1. Same content, same number.
+    for i, digest in enumerate(digests):
+        for number in remembered.get(digest, ()):
+            if number not in taken:
+                result[i] = number
+                taken.add(number)
+                remembered[digest].remove(number)
+                break
+    # 2. Edited content takes the number of the cloze it replaced, in order.
+    leftover = [n for d, n in memory if n not in taken and n in remembered.get(d, ())]
+    for i in range(len(digests)):
+        if result[i] is None and leftover:
+            result[i] = leftover.pop(0)
+            taken.add(result[i])
+    # 3. The rest: numbers never used, so no card's history is handed to new content.
+    next_free = max((n for _, n in memory), default=0) + 1 if memory else 1
+    for i in range(len(digests)):
+        if result[i] is None:
+            while next_free in taken:
+                next_free += 1
+            result[i] = next_free
+            taken.add(next_free)
+    return [n for n in result if n is not None]
+
+
+def _cloze_digest(content: str) -> str:
+    return hashlib.blake2b(" ".join(content.split()).encode(), digest_size=4).hexdigest()
 
 
 def _mask_opaque(text: str, code_only: bool = False) -> str:

@@ -36,9 +36,11 @@ from anki.collection import AddNoteRequest, Collection, OpChanges
 from anki.utils import base91, ids2str
 
 from . import notetypes
-from .cards import HASH_LENGTH, CardSpec, Kind, collect
+from .cards import HASH_LENGTH, CardSpec, ClozeMemory, Kind, collect
 from .config import SyncOptions
-from .model import Graph, gc_paused
+from .model import Graph, gc_paused, is_synthetic
+from .rematch import Item, pair_by_similarity
+from .render import plain_text
 
 UNDO_NAME = "Roam Bridge sync"
 # Notes per add_notes / update_notes call. One call for 10k notes serialises ~11 MB of
@@ -67,11 +69,20 @@ class NoteState:
     deck: str = ""
     location: str = ""
     suspended: tuple[int, ...] = ()
+    # Numbers of the auto-numbered clozes, by content digest (see cards.number_clozes).
+    clozes: ClozeMemory = ()
+    # The block's page, kept for blocks without a stable id, to re-match them by similarity.
+    page: str = ""
 
     def to_html(self) -> str:
-        data = orjson.dumps(
-            {"t": self.tags, "d": self.deck, "l": self.location, "s": self.suspended}
-        ).decode()
+        record: dict[str, Any] = {
+            "t": self.tags, "d": self.deck, "l": self.location, "s": self.suspended
+        }
+        if self.clozes:
+            record["c"] = self.clozes
+        if self.page:
+            record["p"] = self.page
+        data = orjson.dumps(record).decode()
         return (
             f'<span class="rb-state" hidden data-h="{html.escape(self.source_hash)}" '
             f'data-rb="{html.escape(data)}"></span>'
@@ -90,6 +101,8 @@ class NoteState:
                 deck=str(data.get("d", "")),
                 location=str(data.get("l", "")),
                 suspended=tuple(int(c) for c in data.get("s", ())),
+                clozes=tuple((str(d), int(n)) for d, n in data.get("c", ())),
+                page=str(data.get("p", "")),
             )
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
             return None
@@ -143,6 +156,8 @@ class Update:
     tags: list[str] | None = None
     deck: str | None = None
     new_kind: Kind | None = None
+    # The block's new key, when a block without a stable id was re-matched to this note.
+    new_key: str | None = None
     moved: bool = False
     restored: bool = False
     # Card ordinals the note's content gives cards to; None for an orphan (it has none).
@@ -297,8 +312,18 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
             changed.append((note, spec))
     gone = [note for key, note in existing.items() if key not in wanted]
     _load_fields(col, [note for note, _ in changed] + gone)
+    if gone and result.creates:
+        rematched = _rematch(prefix, gone, result.creates)
+        if rematched:
+            taken = {id(n) for n, _ in rematched} | {id(s) for _, s in rematched}
+            gone = [n for n in gone if id(n) not in taken]
+            result.creates = [s for s in result.creates if id(s) not in taken]
+            changed.extend(rematched)
 
     for note, spec in changed:
+        if note.state is not None and note.state.clozes and spec.kind == "cloze":
+            spec.__dict__.pop("fields", None)  # rendered without memory while matching
+            spec.cloze_memory = note.state.clozes
         if not _has_content(spec, result.warnings):
             result.unchanged += 1
             continue
@@ -441,6 +466,26 @@ def _still_current(note: ExistingNote, spec: CardSpec) -> bool:
     )
 
 
+def _rematch(
+    prefix: str, gone: list[ExistingNote], creates: list[CardSpec]
+) -> list[tuple[ExistingNote, CardSpec]]:
+    """Notes whose synthetic key vanished, paired with the new card blocks they became (see
+    rematch.py). A note with a real block id is never re-matched: its identity is explicit."""
+    old = [n for n in gone if is_synthetic(n.key[len(prefix):])]
+    if not old:
+        return []
+    old_items = [Item(n.state.page if n.state else "", _comparable(n.fields)) for n in old]
+    new_items = [Item(s.block.page.title, _comparable(s.fields)) for s in creates]
+    return [(old[i], creates[j]) for i, j in pair_by_similarity(old_items, new_items)]
+
+
+def _comparable(fields: dict[str, str]) -> str:
+    """What a note says, as plain text: its main field and its back."""
+    main = fields.get("Text") or fields.get("Front", "")
+    back = fields.get("Back Extra") or fields.get("Back", "")
+    return f"{plain_text(main)}\n{plain_text(back)}".strip()
+
+
 def _has_content(spec: CardSpec, warnings: list[str]) -> bool:
     main = spec.fields["Text" if spec.kind == "cloze" else "Front"]
     if main.strip():
@@ -464,9 +509,12 @@ def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
     deck_before = state.deck if state else None
     new_state = NoteState(
         source_hash=spec.source_hash, tags=ours, deck=spec.deck, location=spec.location,
+        clozes=spec.clozes, page=_page_to_remember(spec),
     )
     update = Update(note=note, state=new_state)
-    if note.kind != spec.kind or fields != current:
+    if note.key != spec.key:
+        update.new_key = spec.key
+    if note.kind != spec.kind or fields != current or update.new_key:
         update.fields = fields
     if tags != note.tags:
         update.tags = tags
@@ -483,10 +531,12 @@ def _orphan_update(note: ExistingNote) -> Update:
     state = note.state or NoteState()
     ours = tuple(dict.fromkeys((*state.tags, ORPHAN_TAG)))
     return Update(
-        note=note,
-        state=NoteState(state.source_hash, ours, state.deck, state.location),
-        tags=[*note.tags, ORPHAN_TAG],
+        note=note, state=replace(state, tags=ours), tags=[*note.tags, ORPHAN_TAG]
     )
+
+
+def _page_to_remember(spec: CardSpec) -> str:
+    return spec.block.page.title if is_synthetic(spec.uid) else ""
 
 
 def _merge_tags(
@@ -623,7 +673,8 @@ def _add_notes(
     for spec in specs:
         note = _copy_note(blanks[spec.kind])
         note.guid = guid_for(spec.key)
-        state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location)
+        state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location,
+                          clozes=spec.clozes, page=_page_to_remember(spec))
         _fill(note, spec.fields, spec.key, state)
         note.tags = list(spec.tags)
         requests.append(AddNoteRequest(note, decks.id(spec.deck)))  # type: ignore[arg-type]
@@ -642,7 +693,7 @@ def _update_notes(col: Collection, types: dict[Kind, Any], updates: list[Update]
         note = _copy_note(blanks[update.new_kind or existing.kind])
         note.id, note.guid = existing.id, existing.guid  # type: ignore[assignment]
         if update.fields is not None:
-            _fill(note, update.fields, existing.key, update.state)
+            _fill(note, update.fields, update.new_key or existing.key, update.state)
         else:
             for name, value in existing.fields.items():
                 if name in note:
