@@ -6,7 +6,10 @@ interpreter (so imports are warm in the OS cache alike and peak memory is per ru
 - first sync: read + plan + apply into a fresh collection;
 - no-op resync: the same export again;
 - one edit: the export with one card block edited.
-Ratios are to the floor. This is a benchmark, not a test: it prints, it does not fail.
+Ratios are to the floor. Then each reader on the same graph converted to its format (median
+of the same number of child runs), as a ratio to the Roam JSON reader, and the renderer's
+median time per block over every block of the graph.
+This is a benchmark, not a test: it prints, it does not fail.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
 SCENARIOS = ("floor", "first", "noop", "edit")
+# format -> (writer in tools.formats, reader in addon.core.sources, file or folder name)
+READERS = {
+    "roam-json": ("", "roam_json", "graph.json"),
+    "roam-edn": ("edn", "roam_edn", "graph.edn"),
+    "roam-markdown": ("roam_markdown", "roam_markdown", "roam-markdown"),
+    "logseq": ("logseq", "logseq", "logseq"),
+    "obsidian": ("obsidian", "obsidian", "obsidian"),
+}
 
 
 def main() -> None:
@@ -32,10 +43,18 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=200_000)
     parser.add_argument("--cards", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--child", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=[*SCENARIOS, "read", "render"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--format", choices=READERS, help=argparse.SUPPRESS)
     parser.add_argument("--collection", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "read":
+        _read_child(args.format, args.export)
+        return
+    if args.child == "render":
+        _render_child(args.export)
+        return
     if args.child:
         _child(args.child, args.export, args.collection)
         return
@@ -63,6 +82,86 @@ def _parent(blocks: int, cards: int, runs: int) -> None:
             results[name].append(_run_child(name, edited if name == "edit" else export, target))
             shutil.rmtree(target.parent)
     _print(results, blocks, cards, runs)
+    _readers(export, blocks, cards, runs)
+    _render(export)
+
+
+def _readers(export: Path, blocks: int, cards: int, runs: int) -> None:
+    """Each reader parses the bench graph converted to its format; ratios to Roam JSON."""
+    import importlib
+
+    pages = json.loads(export.read_text(encoding="utf-8"))
+    times: dict[str, float] = {}
+    for fmt, (writer, _, name) in READERS.items():
+        target = export if not writer else WORK / f"graph-{blocks}-{cards}" / name
+        if writer and not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            module = importlib.import_module(f"tools.formats.{writer}")
+            module.write(pages, target, "bench")
+        samples = [_run_reader(fmt, target) for _ in range(runs)]
+        times[fmt] = statistics.median(s["seconds"] for s in samples)
+        blocks_read = samples[0]["blocks"]
+        ratio = times[fmt] / times["roam-json"]
+        print(f"read {fmt:<27}{times[fmt]:>9.2f}{ratio:>9.2f}x JSON  ({blocks_read:,} blocks)")
+    print("target: every reader <= 1.5x the Roam JSON reader")
+
+
+def _run_reader(fmt: str, target: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--child", "read", "--format", fmt,
+         "--export", str(target)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _read_child(fmt: str, target: Path) -> None:
+    import importlib
+
+    from addon.core.model import gc_paused
+
+    reader = importlib.import_module(f"addon.core.sources.{READERS[fmt][1]}")
+    start = time.perf_counter()
+    with gc_paused():  # as the bridge CLI runs it
+        graph = reader.read(target, "bench")
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "blocks": len(graph.blocks)}))
+
+
+def _render(export: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--child", "render", "--export", str(export)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nrender: median {result['median_us']:.1f} µs per block, "
+          f"p99 {result['p99_us']:.0f} µs, {result['blocks']:,} blocks in "
+          f"{result['seconds']:.2f} s (card blocks only in a sync)")
+
+
+def _render_child(export: Path) -> None:
+    from addon.core.config import DEFAULT_CARD_TAGS
+    from addon.core.model import gc_paused
+    from addon.core.render import Renderer
+    from addon.core.sources.roam_json import read
+
+    with gc_paused():
+        graph = read(export, "bench")
+        renderer = Renderer(graph, hidden_tags=DEFAULT_CARD_TAGS)
+        timings = []
+        clock = time.perf_counter
+        for block in graph.blocks.values():
+            start = clock()
+            renderer.inline(block.string)
+            timings.append(clock() - start)
+    timings.sort()
+    print(json.dumps({
+        "median_us": statistics.median(timings) * 1e6,
+        "p99_us": timings[int(len(timings) * 0.99)] * 1e6,
+        "seconds": sum(timings), "blocks": len(timings),
+    }))
 
 
 def _exports(blocks: int, cards: int) -> tuple[Path, Path]:

@@ -35,12 +35,23 @@ class CardOptions:
         return f"{tags}|{self.highlight_cloze}|{self.context_depth}"
 
 
+SOURCE_KINDS = (
+    "auto", "roam-json", "roam-edn", "roam-markdown", "logseq", "obsidian", "roam-api",
+)
+
+
 @dataclass(frozen=True)
 class SourceConfig:
+    """One source. ``include``/``exclude`` are glob patterns on note paths (folder sources);
+    ``write_ids`` lets the bridge write ``id::`` into Logseq card blocks that have none."""
+
     path: str
     kind: str = "auto"
     graph: str = ""
     deck: str = ""
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    write_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,12 +122,26 @@ def load_config(raw: dict[str, Any]) -> Config:
 def _source(raw: Any, index: int) -> SourceConfig:
     if not isinstance(raw, dict) or not isinstance(raw.get("path"), str) or not raw["path"]:
         raise ConfigError(f"sources[{index}] needs a non-empty 'path'")
+    prefix = f"sources[{index}]."
+    kind = _typed(raw, "kind", str, "auto", prefix)
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{prefix}kind must be one of {', '.join(SOURCE_KINDS)}")
     return SourceConfig(
         path=raw["path"],
-        kind=_typed(raw, "kind", str, "auto", f"sources[{index}]."),
-        graph=_typed(raw, "graph", str, "", f"sources[{index}]."),
-        deck=_typed(raw, "deck", str, "", f"sources[{index}]."),
+        kind=kind,
+        graph=_typed(raw, "graph", str, "", prefix),
+        deck=_typed(raw, "deck", str, "", prefix),
+        include=_patterns(raw, "include", prefix),
+        exclude=_patterns(raw, "exclude", prefix),
+        write_ids=_typed(raw, "write_ids", bool, False, prefix),
     )
+
+
+def _patterns(raw: dict[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{prefix}{key} must be a list of glob patterns")
+    return tuple(value)
 
 
 def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, prefix: str = "") -> Any:
