@@ -225,7 +225,11 @@ class MediaStore:
         return name
 
     def used(self) -> dict[str, str]:
-        """src -> media name of every image resolved so far (for the notes' stored state)."""
+        """src -> media name of every image resolved so far (for the notes' stored state).
+
+        Keys are srcs as written; a relative local src that names different files on different
+        pages keeps the last one (``remember`` ignores local srcs, so nothing depends on it).
+        """
         return dict(self._used)
 
     def write(self, col: Collection) -> list[str]:
@@ -258,8 +262,9 @@ class MediaStore:
             return _Target(url, url_label(url), url=url)
         scheme = _SCHEME.match(src)
         if scheme is not None and not _is_drive(src):
-            return _Target(f"bad:{src}", f"{scheme.group(1)}: link",
-                           error=f"{scheme.group(1)}: images are not supported")
+            name = scheme.group(1).lower()
+            label = "(data: URI)" if name == "data" else url_label(src)
+            return _Target(f"bad:{src}", label, error=f"{name}: images are not supported")
         page_path = page.path if page is not None else ""
         label = f"{src} (on {page_path})" if page_path else src
         if not src:
