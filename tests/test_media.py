@@ -328,7 +328,8 @@ def test_prefetch_failures_are_warned_and_do_not_stop_the_rest(server, session, 
     assert store.resolve(bad, None) is None
     assert store.resolve("ftp://example.com/x.png", None) is None
     assert len(store.warnings) == 2
-    assert "image ftp://example.com/x.png: ftp: images are not supported" in store.warnings
+    assert ("image ftp://example.com/x.png: ftp: images are not supported; not added"
+            in store.warnings)
     assert sum(server.hits.values()) == 2
 
 
