@@ -27,7 +27,7 @@ from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
 from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 
 Kind = Literal["basic", "cloze"]
 HASH_LENGTH = 20  # hex digits of a source hash
