@@ -56,6 +56,7 @@ _MARKUP_CHARS = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]")
 _URL_BODY = r"(?:[^()\s]|\([^()\s]*\))+"
 # MathJax commands that make links, styles or raw HTML: shown as text, never run.
 _UNSAFE_TEX = re.compile(r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox)\b")
+_EMPHASIS = r"(\*\*|__|\^\^|~~)(.+?)\1"
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = re.compile(r"<[^>]*>")
@@ -371,7 +372,7 @@ class Renderer:
         their titles, never raw brackets."""
         if "((" in text:
             text = REF.sub(lambda m: _short(plain_text(self.ref(m.group(1)))), text)
-        return page_title_text(text).strip()
+        return page_title_text(text).replace("{{", "{").strip()
 
     def _instance(self, depth: int, text: str) -> markdown.Markdown:
         """A Markdown instance with only the patterns ``text`` can use.
@@ -462,6 +463,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
     "rb_page": ("[[",),
     "rb_tag": ("#",),
     "rb_emphasis": ("**", "__", "^^", "~~"),
+    "rb_emphasis_inner": ("**", "__", "^^", "~~"),
     "rb_highlight": ("==",),
     "rb_newline": ("\n",),
 }
@@ -504,7 +506,10 @@ class RoamExtension(Extension):
                         r"(?<![.,;:!?\"'])"), "rb_url", 165),
             (PageLinkPattern(r"(#?)\[\[", r), "rb_page", 160),
             (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:'’+&@][\w\-/]+)*\+*)", r), "rb_tag", 155),
-            (EmphasisPattern(r"(\*\*|__|\^\^|~~)(.+?)\1"), "rb_emphasis", 140),
+            (EmphasisPattern(_EMPHASIS), "rb_emphasis", 140),
+            # A pattern never runs on its own output: the second pass renders one level of
+            # nesting, as in **__both__**.
+            (EmphasisPattern(_EMPHASIS), "rb_emphasis_inner", 139.5),
             (HighlightPattern(r"==(?=\S)(.+?)(?<=\S)=="), "rb_highlight", 139),
             (NewlinePattern(r"\n"), "rb_newline", 100),
         ]
