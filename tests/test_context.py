@@ -7,6 +7,7 @@ import copy
 from addon.core.cards import collect
 from addon.core.config import CardOptions
 from addon.core.context import panel_index
+from addon.core.render import plain_text
 from addon.core.sources.roam_json import build_graph
 from tests.conftest import Syncer
 from tests.roam import block, find_block, page
@@ -86,7 +87,7 @@ def test_panel_shows_parents_neighbours_and_what_the_card_leaves_out() -> None:
     panel = spec.context.panel_html(spec.block)
     assert "Top section" in panel and LONG.strip() in panel, "the full parent chain"
     assert "Just before" in panel and "Just after" in panel
-    assert "deck:: Hidden::Deck" in panel, "attribute children are not on the card"
+    assert "deck: Hidden::Deck" in plain_text(panel), "attribute children are not on the card"
     assert "Ada Lovelace" in panel and "Open in Roam" in panel
     without_nearby = spec.context.panel_html(spec.block, nearby=False)
     assert "Just before" not in without_nearby

@@ -33,7 +33,8 @@ def graph_with(*blocks: tuple[str, str]) -> Graph:
         ("[[a [[b]] c]]", '<span class="rb-page">a b c</span>'),
         ("[[[[AI]] Agents]]", '<span class="rb-page">AI Agents</span>'),
         ("[alias](https://example.com/x)", '<a href="https://example.com/x">alias</a>'),
-        ("$$E = mc^2$$", '<span class="rb-math">\\(E = mc^2\\)</span>'),
+        ("$$E = mc^2$$", "<span class=\"rb-math rb-display\">\\[E = mc^2\\]</span>"),
+        ("so $$E = mc^2$$", "so <span class=\"rb-math\">\\(E = mc^2\\)</span>"),
         ("{{[[TODO]]}} write", '<span class="rb-todo">☐</span> write'),
         ("line one\nline two", "line one<br>line two"),
         ("tag at end #done.", 'tag at end <span class="rb-tag">#done</span>.'),
@@ -88,6 +89,34 @@ HOSTILE = [
     '[x](https://ok.example/" onmouseover="alert(1))',
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     '<style>body{background:url("javascript:alert(1)")}</style>',
+    # schemes in every disguise
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](java&#x09;script:alert(1))",
+    "[x](&#106;avascript:alert(1))",
+    "[x](vbscript:msgbox(1))",
+    "[x](//evil.example/a)",
+    "![x](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    '![x](https://x.example/"onerror="alert(1))',
+    "{{iframe: javascript:alert(1)}}",
+    "{{video: data:text/html;base64,PHNjcmlwdD4=}}",
+    "{{pdf: file:///etc/passwd}}",
+    # markup inside our own constructs
+    "<svg><script>alert(1)</script></svg>",
+    '<div style="width:expression(alert(1))">x</div>',
+    "[[<img src=x onerror=alert(1)>]]",
+    "#<b>tag</b>",
+    "x<b onclick=alert(1)>:: y",
+    "{{=: <b>a</b> | <i onmouseover=alert(1)>b</i>}}",
+    "[<img src=x onerror=alert(1)>]([[Page]])",
+    "{{embed: [[<script>]]}}",
+    "```html\n<script>alert(1)</script>\n```",
+    "`<script>alert(1)</script>`",
+    "$$\\href{javascript:alert(1)}{x}$$",
+    # entities split across markup
+    "&l**t;**script&g**t;**alert(1)&lt;/script&gt;",
+    "&#x3C;script&#x3E;alert(1)&#x3C;/script&#x3E;",
+    "&#60;img src=x onerror=alert(1)&#62;",
+    "<scr__ipt__>alert(1)</script>",
 ]
 
 
@@ -108,9 +137,13 @@ def assert_harmless(out: str) -> None:
     for tag, attrs in parser.found:
         assert tag not in {"script", "style", "svg", "iframe", "object", "embed"}, out
         for name, value in attrs.items():
-            assert not name.startswith("on"), out
-            if name in {"href", "src"}:
-                assert (value or "").startswith(("http://", "https://")), out
+            assert not name.startswith("on") and name != "style", out
+            if name == "href":
+                assert (value or "").startswith(("http://", "https://", "roam://",
+                                                 "logseq://", "obsidian://")), out
+            if name == "src":
+                assert (value or "").startswith(("http://", "https://")) or (
+                    value and "/" not in value and ":" not in value and ".." not in value), out
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -133,3 +166,24 @@ def test_urls_with_balanced_parentheses_stay_whole() -> None:
 def test_math_cannot_make_links_or_styles(command: str) -> None:
     out = Renderer().inline(f"$$\\{command}{{javascript:alert(1)}}{{x}}$$")
     assert f"\\{command}{{" not in out and f"\\text{{{command}}}" in out
+
+
+def test_entities_show_as_written_never_as_markup() -> None:
+    out = Renderer().inline("&#x3C;script&#x3E; and &lt;b&gt; **x**")
+    assert out == "&amp;#x3C;script&amp;#x3E; and &amp;lt;b&amp;gt; <strong>x</strong>"
+
+
+@pytest.mark.parametrize("name", ["javascript:alert(1)", "../../etc/passwd", "/etc/passwd",
+                                  'a" onerror="alert(1).png', "data:image/png;base64,AAAA",
+                                  ".hidden.png", "sub/dir.png"])
+def test_an_image_resolver_cannot_smuggle_a_bad_src(name: str) -> None:
+    renderer = Renderer(images=lambda src, page: name)
+    for text in ("![a](https://x.example/a.png)", "![a](../assets/a.png)"):
+        out = renderer.inline(text)
+        assert_harmless(out)
+        assert out == '<span class="rb-missing rb-image">a</span>'
+
+
+def test_deep_links_to_the_notes_apps_are_links() -> None:
+    for url in ("roam://x", "logseq://graph/g?page=p", "obsidian://open?vault=v"):
+        assert Renderer().inline(f"[go]({url})") == f'<a href="{url}">go</a>'

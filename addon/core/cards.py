@@ -28,7 +28,7 @@ from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
 from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 
 Kind = Literal["basic", "cloze"]
 # Which number each auto-numbered cloze got: ``(content digest, number)`` in text order.

@@ -72,6 +72,37 @@ a.rb-crumb:hover { text-decoration: underline; }
 .rb-attr-key::after { content: ":"; }
 .rb-source { margin-top: .3em; }
 .rb-source a, .rb-attrs a { color: inherit; }
+.card h1, .card h2, .card h3 { margin: .2em 0; line-height: 1.25; }
+.card h1 { font-size: 1.5em; } .card h2 { font-size: 1.3em; } .card h3 { font-size: 1.15em; }
+pre { padding: .5em .7em; border-radius: 4px; overflow-x: auto; text-align: left;
+  background: rgba(127,127,127,.12); }
+pre code { padding: 0; background: none; }
+code.rb-fence { display: block; white-space: pre-wrap; padding: .4em .6em; }
+blockquote { margin: .3em 0; padding-left: .8em; border-left: 3px solid #d0d7de; color: #57606a; }
+.nightMode blockquote { border-left-color: #3d444d; color: #9198a1; }
+.rb-attr-name { font-weight: 600; }
+.rb-todo, .rb-done { font-size: 1.1em; }
+.rb-done { color: #1a7f37; }
+.nightMode .rb-done { color: #3fb950; }
+.rb-math.rb-display { display: block; text-align: center; margin: .3em 0; }
+.rb-embed { margin: .3em 0; padding: .2em .6em; border-left: 3px solid #0969da;
+  background: rgba(127,127,127,.06); }
+.nightMode .rb-embed { border-left-color: #58a6ff; }
+.rb-embed-path, .rb-embed-title { font-size: .8em; opacity: .7; }
+.rb-media { display: inline-block; text-decoration: none; color: #0969da; }
+.nightMode .rb-media { color: #58a6ff; }
+.rb-thumb { display: block; max-width: 320px; border-radius: 4px; }
+.rb-media-label { font-size: .9em; }
+.rb-reveal { display: inline; }
+.rb-reveal summary { display: inline; cursor: pointer; border-bottom: 1px dashed currentColor; }
+.rb-reveal[open] summary { opacity: .6; }
+.rb-reveal > span { margin-left: .4em; }
+.rb-table { border-collapse: collapse; margin: .3em 0; }
+.rb-table td { border: 1px solid #d0d7de; padding: .2em .5em; vertical-align: top; }
+.nightMode .rb-table td { border-color: #3d444d; }
+.rb-cloze { font-weight: 600; color: #0969da; }
+.nightMode .rb-cloze { color: #58a6ff; }
+.rb-image { opacity: .7; font-style: italic; }
 """
 
 

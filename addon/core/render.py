@@ -1,11 +1,18 @@
 """Roam markup -> safe HTML, through python-markdown and one extension of our own.
 
+Every piece of Roam's syntax is one small named pattern (inline) or block processor of
+``RoamExtension``; the Logseq and Obsidian variants the folder readers produce ride along.
+
 Guarantees:
 - block text is data: raw HTML in a block is shown as text, never passed through;
-- only http(s) URLs become links or images;
+- the output passes an allow-list of tags and attributes (``SanitizeTreeprocessor``): links
+  only to http(s) and the deep-link schemes (roam, logseq, obsidian), images only from
+  http(s) or a plain media file name, no event handlers, no ``style``;
 - Anki's cloze markers ``{{cN::…}}`` survive rendering, with their content rendered;
-- ``((uid))`` block refs are replaced by the target's rendered text, with a depth limit and a
-  cycle guard; a missing target shows as a muted placeholder, never as raw parentheses.
+- ``((uid))`` block refs and ``{{embed: …}}`` embeds are replaced by the target's rendered
+  text, with a depth limit and a cycle guard; a missing target shows as a muted placeholder;
+- no Roam markup (``[[``, ``((``, ``{{``…) is left raw outside code: a widget we cannot
+  render shows as muted literal text.
 
 A Renderer is not thread-safe: it reuses its Markdown instances (building one costs far more
 than converting a block). Use one Renderer per thread.
@@ -16,36 +23,79 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as etree
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
 
 import markdown
+from markdown.blockprocessors import BlockProcessor
 from markdown.extensions import Extension
 from markdown.inlinepatterns import InlineProcessor
+from markdown.treeprocessors import Treeprocessor
+from markdown.util import AtomicString
 
-from .model import Block, Graph
+from .model import Block, Graph, Page
+
+# Given an image's src as written and the page of the block showing it, the media file name
+# that holds the image (downloaded or copied into Anki's media folder), or None.
+ImageResolver = Callable[[str, Page | None], str | None]
 
 REF_DEPTH_LIMIT = 5
 
 REF = re.compile(r"\(\(([\w-]{5,})\)\)")
-_SAFE_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
-# Text with none of these characters renders as itself, escaped: skip markdown entirely.
-_NEEDS_MARKDOWN = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]|https?:|^\s*-{3,}", re.IGNORECASE)
+_HTTP_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
+_SAFE_URL = re.compile(r"(?:https?|roam|logseq|obsidian)://[^\s\"'<>]+\Z", re.IGNORECASE)
+_SCHEME = re.compile(r"[a-zA-Z][\w+.-]*:")
+# A file in Anki's media folder: a bare name, nothing that could climb out or name a scheme.
+_MEDIA_NAME = re.compile(r"[^/\\:\s\"'<>?#]+\Z")
+# Text with none of these characters (nor "::", "==", "://" or a leading "---") renders as
+# itself, escaped: skip markdown entirely. A character class and three substring tests are a
+# third of the cost of one regex with alternatives.
+_MARKUP_CHARS = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]")
 # A link target: no spaces, parentheses only balanced one level deep, as in
 # https://en.wikipedia.org/wiki/Mercury_(planet)
 _URL_BODY = r"(?:[^()\s]|\([^()\s]*\))+"
 # MathJax commands that make links, styles or raw HTML: shown as text, never run.
 _UNSAFE_TEX = re.compile(r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox)\b")
+_EMPHASIS = r"(\*\*|__|\^\^|~~)(.+?)\1"
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = re.compile(r"<[^>]*>")
 _ONE_PARAGRAPH = re.compile(r"\A<p>((?:(?!<p>).)*)</p>\Z", re.DOTALL)
-# Markdown's block syntax we keep: blank-line paragraphs, quotes, rules. Without any of it,
-# a block is one paragraph and only the inline patterns need to run.
-_BLOCK_SYNTAX = re.compile(r"\n\s*\n|^[ \t]*>|^[ \t]*(?:-[ \t]*){3,}$", re.MULTILINE)
+# Block syntax: blank-line paragraphs, quotes, rules, code fences. Without any of it, a block
+# is one paragraph and only the inline patterns need to run.
+_BLOCK_SYNTAX = re.compile(
+    r"\n\s*\n|^[ \t]*>|^[ \t]*\[\[>\]\]|^[ \t]*(?:-[ \t]*){3,}$|```", re.MULTILINE
+)
+# Logseq writes block properties as lines of their own after the first: ``id:: …``.
+_PROPERTY_LINE = re.compile(r"^[ \t]*[\w][\w\-/.]*::(?:[ \t].*)?$")
+_FENCE = (r"```([\w+#.-]*)[ \t]*\n(.*?)\n?[ \t]*```"  # ```lang\ncode```
+          r"|```(.+?)```")                              # ```code``` on one line
+_FENCE_WHOLE = re.compile(rf"\A\s*(?:{_FENCE})\s*\Z", re.DOTALL)
+_IMAGE = rf"!\[([^\]]*)\]\((?:<([^<>\n]+)>|({_URL_BODY}))\)(?:\{{:[^}}\n]*\}})?"
+_IMAGE_RE = re.compile(_IMAGE)
+_CODE = re.compile(rf"{_FENCE}|`[^`\n]+`", re.DOTALL)
+_WIDGET_NAME = re.compile(r"\s*(\[\[[^\]]*\]\]|[^\s:]+)\s*:?\s*(.*)\Z", re.DOTALL)
+_YOUTUBE_ID = re.compile(r"[\w-]{11}\Z")
+_MEDIA = {"video": "Video", "youtube": "YouTube", "iframe": "Web page", "pdf": "PDF"}
+EMBEDS = ("embed", "embed-path", "embed-children")
 
 
 def is_safe_url(url: str) -> bool:
+    """A link target we allow: http(s), or a deep link into Roam, Logseq or Obsidian."""
     return bool(_SAFE_URL.match(url))
+
+
+def is_safe_image_src(src: str) -> bool:
+    """An ``img src`` we allow: an http(s) URL or a plain media file name."""
+    if _HTTP_URL.match(src):
+        return True
+    return bool(_MEDIA_NAME.match(src)) and ".." not in src and not src.startswith(".")
+
+
+def needs_markdown(text: str) -> bool:
+    """False when the stripped ``text`` holds no markup at all: it renders as itself."""
+    return bool(_MARKUP_CHARS.search(text)) or "::" in text or "==" in text or (
+        "://" in text) or text.startswith("---")
 
 
 def page_title_text(inner: str) -> str:
@@ -71,13 +121,53 @@ def find_closing(data: str, start: int) -> int:
     return -1
 
 
+def _closing_braces(data: str, start: int) -> int:
+    """Index just past the ``}}`` that balances the ``{{`` ending at ``start``, or -1.
+    Single braces count too: a query holds ``{and: [[a]] {or: …}}``."""
+    depth = 2
+    for i in range(start, len(data)):
+        char = data[i]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def image_sources(text: str) -> list[str]:
+    """Every image src in ``text`` as written, in order, outside code: what ``images`` will
+    be asked for, so a caller can fetch them all before rendering."""
+    if "![" not in text:
+        return []
+    if "`" in text:
+        text = _CODE.sub(" ", text)
+    return [m.group(2) or m.group(3) for m in _IMAGE_RE.finditer(text)]
+
+
+def plain_text(rendered: str) -> str:
+    return html.unescape(_TAGS.sub("", rendered)).strip()
+
+
 class Renderer:
     """Renders block strings of one Graph. ``hidden_tags`` (lower case) render as nothing:
-    they are the card-marking tags, which say how to study a block, not what it says."""
+    they are the card-marking tags, which say how to study a block, not what it says.
+    ``images`` maps each image to a media file name (see ImageResolver)."""
 
-    def __init__(self, graph: Graph | None = None, hidden_tags: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        graph: Graph | None = None,
+        hidden_tags: Iterable[str] = (),
+        images: ImageResolver | None = None,
+    ) -> None:
         self.graph = graph
+        self.images = images
         self.hidden_tags = frozenset(t.lower() for t in hidden_tags)
+        source = graph.source if graph is not None else "roam"
+        # Obsidian's [[page|alias]]; in Roam a "|" is part of the title.
+        self.pipe_aliases = source in ("logseq", "obsidian", "markdown")
+        self.hide_properties = source == "logseq"
         names = "|".join(re.escape(t) for t in sorted(self.hidden_tags, key=len, reverse=True))
         # Hidden tags in their three forms, with the space before them.
         self._hidden = (
@@ -86,13 +176,78 @@ class Renderer:
             if names else None
         )
         self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
+        # Uids (and page titles) being rendered inside one another: the cycle guard.
         self._ref_stack: list[str] = []
         self._block_cache: dict[str, str] = {}
+        # The block and page whose text is being rendered: a table needs the block's
+        # children, a local image the page's folder.
+        self._block: Block | None = None
+        self._page: Page | None = None
+        self._pages_folded: dict[str, Page] | None = None
 
     # Public API ---------------------------------------------------------------------------
 
-    def inline(self, text: str) -> str:
-        """HTML for one block's text; a single paragraph is unwrapped."""
+    def inline(self, text: str, page: Page | None = None) -> str:
+        """HTML for one block's text; a single paragraph is unwrapped. ``page`` is the page
+        the text is on, for local images (``block()`` passes it)."""
+        if page is None:
+            return self._inline(text)
+        outer = self._page
+        self._page = page
+        try:
+            return self._inline(text)
+        finally:
+            self._page = outer
+
+    def block(self, block: Block) -> str:
+        """HTML for a block's own text (a heading as ``<h1>``-``<h3>``), memoized by uid
+        (ancestors are shared by many cards)."""
+        if self._ref_stack:  # inside a ref or embed the cycle guard shapes it: no caching
+            return self._block_html(block)
+        cached = self._block_cache.get(block.uid)
+        if cached is None:
+            cached = self._block_cache[block.uid] = self._block_html(block)
+        return cached
+
+    def ref(self, uid: str) -> str:
+        """HTML standing in for ``((uid))``."""
+        target = self.graph.blocks.get(uid) if self.graph else None
+        if target is None:
+            return _MISSING
+        inner = self._nested(uid, lambda: self._text_of(target))
+        return _CUT if inner is None else f'<span class="rb-ref">{inner}</span>'
+
+    def embed(self, target: str, kind: str = "embed") -> str:
+        """HTML for ``{{embed: target}}``; ``target`` is ``((uid))`` or ``[[Page]]``, ``kind``
+        one of EMBEDS. The block and its children (an ``embed-path`` with its ancestors above,
+        an ``embed-children`` without the block itself); a page's top blocks for a page."""
+        target = target.strip().strip("<>").strip()
+        ref = REF.fullmatch(target)
+        if ref is not None:
+            block = self.graph.blocks.get(ref.group(1)) if self.graph else None
+            if block is None:
+                return _MISSING
+            inner = self._nested(block.uid, lambda: self._embed_block(block, kind))
+        elif target.startswith("[[") and target.endswith("]]"):
+            page = self._find_page(page_title_text(target[2:-2]).strip())
+            if page is None:
+                return '<span class="rb-ref rb-missing">[missing page]</span>'
+            inner = self._nested(f"[[{page.title}]]", lambda: self._embed_page(page))
+        else:
+            return _span_html("rb-widget", f"{kind}: {self._literal(target)}")
+        return _CUT if inner is None else f'<div class="rb-embed">{inner}</div>'
+
+    def renders_children(self, block: Block) -> bool:
+        """True when ``block(block)`` already shows the block's children (a
+        ``{{[[table]]}}``), so a caller listing children should not list them again."""
+        return bool(block.children) and "table" in block.string and any(
+            _widget_name(m.group(1)) == "table" for m in re.finditer(r"\{\{(.*?)\}\}",
+                                                                  block.string)
+        )
+
+    # Rendering internals ------------------------------------------------------------------
+
+    def _inline(self, text: str) -> str:
         if not text.isprintable():
             text = _CONTROL.sub("", text)
         text = text.strip()
@@ -100,9 +255,13 @@ class Renderer:
             # Dropped up front (the patterns would render them as nothing anyway) so that a
             # plain "Question? #card" takes the fast path below.
             text = self._hidden.sub("", text).strip()
+        if self.hide_properties and "::" in text and "\n" in text and "```" not in text:
+            first, *rest = text.split("\n")
+            text = "\n".join([first, *(line for line in rest
+                                        if not _PROPERTY_LINE.match(line))]).strip()
         if not text:
             return ""
-        if not _NEEDS_MARKDOWN.search(text):
+        if not needs_markdown(text):
             return html.escape(text, quote=False)
         md = self._instance(len(self._ref_stack), text)
         if _BLOCK_SYNTAX.search(text):
@@ -117,27 +276,103 @@ class Renderer:
         lowered = text.lower()
         return any(tag in lowered for tag in self.hidden_tags)
 
-    def block(self, block: Block) -> str:
-        """HTML for a block's own text, memoized by uid (ancestors are shared by many cards)."""
-        cached = self._block_cache.get(block.uid)
-        if cached is None:
-            cached = self._block_cache[block.uid] = self.inline(block.string)
-        return cached
+    def _block_html(self, block: Block) -> str:
+        out = self._text_of(block)
+        if 1 <= block.heading <= 3 and out:
+            return f"<h{block.heading}>{out}</h{block.heading}>"
+        return out
 
-    def ref(self, uid: str) -> str:
-        """HTML standing in for ``((uid))``."""
-        target = self.graph.blocks.get(uid) if self.graph else None
-        if target is None:
-            return '<span class="rb-ref rb-missing">[missing block]</span>'
-        if uid in self._ref_stack or len(self._ref_stack) >= REF_DEPTH_LIMIT:
-            return '<span class="rb-ref rb-missing">[…]</span>'
-        self._ref_stack.append(uid)
+    def _text_of(self, block: Block) -> str:
+        """The block's text rendered with the block and its page as the context."""
+        outer = self._block, self._page
+        self._block, self._page = block, block.page
         try:
-            return f'<span class="rb-ref">{self.inline(target.string)}</span>'
+            return self._inline(block.string)
+        finally:
+            self._block, self._page = outer
+
+    def _nested(self, key: str, render: Callable[[], str]) -> str | None:
+        """``render()`` one level deeper, or None when ``key`` is already being rendered
+        (a cycle) or the nesting is too deep."""
+        if key in self._ref_stack or len(self._ref_stack) >= REF_DEPTH_LIMIT:
+            return None
+        self._ref_stack.append(key)
+        try:
+            return render()
         finally:
             self._ref_stack.pop()
 
-    # Internals ----------------------------------------------------------------------------
+    def _embed_block(self, block: Block, kind: str) -> str:
+        parts: list[str] = []
+        if kind == "embed-path":
+            crumbs = " › ".join(html.escape(plain_text(self._block_html(a)), quote=False)
+                                for a in block.ancestors())
+            parts.append(f'<div class="rb-embed-path">{html.escape(block.page.title)}'
+                         f'{" › " + crumbs if crumbs else ""}</div>')
+        if kind != "embed-children":
+            parts.append(self._block_html(block))
+        parts.append(self._children_list(block.children, REF_DEPTH_LIMIT))
+        return "".join(parts)
+
+    def _embed_page(self, page: Page) -> str:
+        title = f'<div class="rb-embed-title">{html.escape(page.title)}</div>'
+        return title + self._children_list(page.children, REF_DEPTH_LIMIT)
+
+    def _children_list(self, children: list[Block], levels: int) -> str:
+        if not children or levels <= 0:
+            return ""
+        items = [
+            f"<li>{self._block_html(c)}"
+            f"{'' if self.renders_children(c) else self._children_list(c.children, levels - 1)}"
+            "</li>"
+            for c in children if c.string.strip() or c.children
+        ]
+        return f'<ul class="rb-children">{"".join(items)}</ul>' if items else ""
+
+    def _table(self) -> str | None:
+        """``{{[[table]]}}`` of the block being rendered: each child is a row, and a row's
+        cells are the child, its first child, that one's first child, and so on."""
+        block = self._block
+        if block is None or not block.children:
+            return None
+
+        def rows() -> str:
+            out: list[str] = []
+            for row in block.children:
+                cells: list[str] = []
+                node: Block | None = row
+                while node is not None and len(cells) < 64:
+                    cells.append(f"<td>{self._text_of(node)}</td>")
+                    node = node.children[0] if node.children else None
+                out.append(f"<tr>{''.join(cells)}</tr>")
+            return f'<table class="rb-table"><tbody>{"".join(out)}</tbody></table>'
+
+        return self._nested(f"table:{block.uid}", rows)
+
+    def _image(self, src: str, alt: str) -> etree.Element:
+        name = self.images(src, self._page) if self.images is not None else None
+        if name is not None:
+            return etree.Element("img", {"src": name, "alt": alt})
+        if _HTTP_URL.match(src):
+            return etree.Element("img", {"src": src, "alt": alt})
+        return _span("rb-missing rb-image", alt or src.rsplit("/", 1)[-1])
+
+    def _find_page(self, title: str) -> Page | None:
+        if self.graph is None:
+            return None
+        page = self.graph.pages.get(title)
+        if page is None:  # Logseq and Obsidian match titles regardless of case
+            if self._pages_folded is None:
+                self._pages_folded = {t.casefold(): p for t, p in self.graph.pages.items()}
+            page = self._pages_folded.get(title.casefold())
+        return page
+
+    def _literal(self, text: str) -> str:
+        """A widget's text as muted literal text: refs by their target's words, links by
+        their titles, never raw brackets."""
+        if "((" in text:
+            text = REF.sub(lambda m: _short(plain_text(self.ref(m.group(1)))), text)
+        return page_title_text(text).replace("{{", "{").strip()
 
     def _instance(self, depth: int, text: str) -> markdown.Markdown:
         """A Markdown instance with only the patterns ``text`` can use.
@@ -155,22 +390,25 @@ class Renderer:
         return md
 
 
+_MISSING = '<span class="rb-ref rb-missing">[missing block]</span>'
+_CUT = '<span class="rb-ref rb-missing">[…]</span>'
+
+
 def _convert_inline(md: markdown.Markdown, text: str) -> str:
     """What ``md.convert`` gives for a one-paragraph text, unwrapped, at half the cost: the
-    same inline patterns, serializer and postprocessors, without the block parser."""
+    same inline patterns, sanitiser, serializer and postprocessors, without the block parser."""
     md.reset()
     root = etree.Element("div")
     paragraph = etree.SubElement(root, "p")
     paragraph.text = text
     md.treeprocessors["inline"].run(root)
-    out = md.serializer(paragraph)
+    md.treeprocessors["rb_sanitize"].run(root)
+    # <p> and </p> dropped before the postprocessors, which would otherwise swap a
+    # paragraph holding only a stashed <div> (an embed) for the div itself.
+    out = md.serializer(paragraph)[3:-4]
     for postprocessor in md.postprocessors:
         out = postprocessor.run(out)
-    return out[3:-4]  # drop <p> and </p>
-
-
-def plain_text(rendered: str) -> str:
-    return html.unescape(_TAGS.sub("", rendered)).strip()
+    return out
 
 
 def _restore_clozes(out: str) -> str:
@@ -180,22 +418,53 @@ def _restore_clozes(out: str) -> str:
     return out.replace("<rbhint>", "::").replace("</rbhint>", "").replace("</rbcloze>", "}}")
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _widget_name(inner: str) -> str:
+    match = _WIDGET_NAME.match(inner)
+    return page_title_text(match.group(1)).strip().lower() if match else ""
+
+
+def _youtube_id(url: str) -> str | None:
+    parts = urlsplit(url)
+    host = parts.netloc.lower().removeprefix("www.").removeprefix("m.")
+    if host == "youtu.be":
+        candidate = parts.path.strip("/").split("/")[0]
+    elif host.endswith("youtube.com") or host == "youtube-nocookie.com":
+        segments = parts.path.strip("/").split("/")
+        if segments[0] == "watch":
+            candidate = parse_qs(parts.query).get("v", [""])[0]
+        elif segments[0] in ("embed", "shorts", "live", "v") and len(segments) > 1:
+            candidate = segments[1]
+        else:
+            return None
+    else:
+        return None
+    return candidate if _YOUTUBE_ID.match(candidate) else None
+
+
 # The markdown extension -------------------------------------------------------------------
 
 
 # What must occur in a text for each inline pattern to have a chance of matching.
 TRIGGERS: dict[str, tuple[str, ...]] = {
-    "backtick": ("`",),
+    "rb_attribute": ("::",),
+    "rb_fence": ("```",),
+    "rb_code": ("`",),
     "rb_math": ("$$",),
     "rb_cloze": ("{{c",),
-    "rb_ref": ("((",),
     "rb_widget": ("{{",),
-    "rb_image": ("![",),
     "rb_alias": ("](",),
+    "rb_ref": ("((",),
+    "rb_image": ("![",),
     "rb_url": ("://",),
     "rb_page": ("[[",),
     "rb_tag": ("#",),
     "rb_emphasis": ("**", "__", "^^", "~~"),
+    "rb_emphasis_inner": ("**", "__", "^^", "~~"),
+    "rb_highlight": ("==",),
     "rb_newline": ("\n",),
 }
 
@@ -203,7 +472,8 @@ _TRIGGER_PAIRS = [(trigger, name) for name, triggers in TRIGGERS.items() for tri
 
 
 class RoamExtension(Extension):
-    """Roam's inline syntax, one small pattern each; markdown's own HTML and link syntax off."""
+    """Roam's syntax, one small pattern or block processor each; markdown's own HTML, link,
+    list and header syntax off (Roam has its own, or none)."""
 
     def __init__(self, renderer: Renderer, names: frozenset[str] | None = None) -> None:
         super().__init__()
@@ -212,26 +482,35 @@ class RoamExtension(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.deregister("html_block")
+        parser = md.parser
         for name in ("indent", "code", "hashheader", "setextheader", "olist", "ulist",
                      "reference"):
-            md.parser.blockprocessors.deregister(name)
-        for name in [p for p in md.inlinePatterns._data
-                     if p != "backtick" or p not in self.names]:
+            parser.blockprocessors.deregister(name)
+        parser.blockprocessors.register(FenceProcessor(parser), "rb_fence", 110)
+        parser.blockprocessors.register(RoamQuoteProcessor(parser), "rb_quote", 25)
+        for name in list(md.inlinePatterns._data):
             md.inlinePatterns.deregister(name)
+        md.treeprocessors.register(SanitizeTreeprocessor(md), "rb_sanitize", 15)
         r = self.renderer
         patterns: list[tuple[InlineProcessor, str, int]] = [
+            (AttributePattern(r"\A[ \t]*([^:`{}()\n]{1,60}?)::(?!:)"), "rb_attribute", 200),
+            (FencePattern(_FENCE), "rb_fence", 195),
+            (CodePattern(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)"), "rb_code", 190),
             (MathPattern(r"\$\$(.+?)\$\$"), "rb_math", 185),
             (ClozePattern(r"\{\{c(\d+)::(.+?)(?:::([^{}]*?))?\}\}"), "rb_cloze", 180),
-            (RefPattern(REF.pattern, r), "rb_ref", 178),
-            (WidgetPattern(r"\{\{(.*?)\}\}"), "rb_widget", 176),
-            (ImagePattern(rf"!\[([^\]]*)\]\(({_URL_BODY})\)"), "rb_image", 175),
-            (AliasPattern(rf"\[([^\[\]]+)\]\(({_URL_BODY})\)"), "rb_alias", 170),
-            (UrlPattern(r"https?://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
+            (WidgetPattern(r"\{\{", r), "rb_widget", 179),
+            (AliasPattern(r"(?<!!)\[([^\[\]]+)\]\(", r), "rb_alias", 178),
+            (RefPattern(REF.pattern, r), "rb_ref", 177),
+            (ImagePattern(_IMAGE, r), "rb_image", 175),
+            (UrlPattern(r"(?:https?|roam|logseq|obsidian)://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
                         r"(?<![.,;:!?\"'])"), "rb_url", 165),
             (PageLinkPattern(r"(#?)\[\[", r), "rb_page", 160),
-            (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:][\w\-/]+)*)", r),
-             "rb_tag", 155),
-            (EmphasisPattern(r"(\*\*|__|\^\^|~~)(.+?)\1"), "rb_emphasis", 140),
+            (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:'’+&@][\w\-/]+)*\+*)", r), "rb_tag", 155),
+            (EmphasisPattern(_EMPHASIS), "rb_emphasis", 140),
+            # A pattern never runs on its own output: the second pass renders one level of
+            # nesting, as in **__both__**.
+            (EmphasisPattern(_EMPHASIS), "rb_emphasis_inner", 139.5),
+            (HighlightPattern(r"==(?=\S)(.+?)(?<=\S)=="), "rb_highlight", 139),
             (NewlinePattern(r"\n"), "rb_newline", 100),
         ]
         for pattern, name, priority in patterns:
@@ -242,13 +521,91 @@ class RoamExtension(Extension):
 
 def _span(cls: str, text: str = "") -> etree.Element:
     el = etree.Element("span", {"class": cls})
-    el.text = markdown.util.AtomicString(text)
+    el.text = AtomicString(text)
     return el
 
 
+def _span_html(cls: str, text: str) -> str:
+    return f'<span class="{cls}">{html.escape(text, quote=False)}</span>'
+
+
+# Block processors -------------------------------------------------------------------------
+
+
+class FenceProcessor(BlockProcessor):
+    """A code fence may hold blank lines: rejoin the chunks the parser split it into. A
+    block that is one fence becomes ``<pre><code class="language-…">``; a fence inside
+    text is left to FencePattern."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return "```" in block
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        block = blocks.pop(0)
+        while block.count("```") % 2 and blocks:
+            block += "\n\n" + blocks.pop(0)
+        whole = _FENCE_WHOLE.match(block)
+        if whole is None:
+            etree.SubElement(parent, "p").text = block.strip()
+            return
+        language, code = whole.group(1) or "", whole.group(2)
+        if code is None:
+            code = whole.group(3)
+        pre = etree.SubElement(parent, "pre")
+        attrs = {"class": f"language-{language.lower()}"} if language else {}
+        etree.SubElement(pre, "code", attrs).text = AtomicString(code)
+
+
+class RoamQuoteProcessor(BlockProcessor):
+    """``[[>]] text``: Roam's own quote marker."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return block.lstrip().startswith("[[>]]")
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        block = blocks.pop(0).lstrip()[len("[[>]]"):].strip()
+        quote = etree.SubElement(parent, "blockquote")
+        self.parser.parseChunk(quote, block)
+
+
+# Inline patterns --------------------------------------------------------------------------
+
+
+class AttributePattern(InlineProcessor):
+    """``Key:: value`` at the start of a block: the key styled (with one colon, as Roam
+    shows it, so plain text and breadcrumbs read "Key: value"), the value rendered."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        key = page_title_text(m.group(1)).strip().strip("[]#").strip()
+        return _span("rb-attr-name", f"{key}:"), m.start(0), m.end(0)
+
+
+class FencePattern(InlineProcessor):
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        language = (m.group(1) or "").lower()
+        code = m.group(2) if m.group(2) is not None else m.group(3)
+        el = etree.Element("code", {"class": f"rb-fence language-{language}" if language
+                                    else "rb-fence"})
+        el.text = AtomicString(code)
+        return el, m.start(0), m.end(0)
+
+
+class CodePattern(InlineProcessor):
+    """Inline code: shown exactly as written, untouched by every other pattern."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        el = etree.Element("code")
+        el.text = AtomicString(m.group(2))
+        return el, m.start(0), m.end(0)
+
+
 class MathPattern(InlineProcessor):
+    """``$$tex$$`` as MathJax: inline in text, display when it is the whole block."""
+
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         tex = _UNSAFE_TEX.sub(r"\\text{\1}", m.group(1))
+        if m.start(0) == 0 and m.end(0) == len(data):
+            return _span("rb-math rb-display", f"\\[{tex}\\]"), m.start(0), m.end(0)
         return _span("rb-math", f"\\({tex}\\)"), m.start(0), m.end(0)
 
 
@@ -258,7 +615,7 @@ class ClozePattern(InlineProcessor):
         el.text = m.group(2)
         if m.group(3):
             hint = etree.SubElement(el, "rbhint")
-            hint.text = markdown.util.AtomicString(m.group(3))
+            hint.text = AtomicString(m.group(3))
         return el, m.start(0), m.end(0)
 
 
@@ -273,47 +630,131 @@ class RefPattern(InlineProcessor):
 
 
 class WidgetPattern(InlineProcessor):
-    """``{{…}}`` widgets. TODO/DONE become checkboxes; the rest stay as muted literal text."""
+    """``{{…}}`` widgets: checkboxes, embeds, media, click-to-reveal, tables and Logseq's
+    ``{{cloze x}}``; any other widget stays as muted literal text."""
 
-    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        inner = m.group(1).strip()
-        name = page_title_text(inner).split(":", 1)[0].strip().lower()
+    def __init__(self, pattern: str, renderer: Renderer) -> None:
+        super().__init__(pattern)
+        self.renderer = renderer
+
+    def handleMatch(
+        self, m: re.Match[str], data: str
+    ) -> tuple[etree.Element | str | None, int | None, int | None]:
+        end = _closing_braces(data, m.end(0))
+        if end < 0:
+            return None, None, None
+        inner = data[m.end(0) : end - 2]
+        parts = _WIDGET_NAME.match(inner)
+        name = page_title_text(parts.group(1)).strip().lower() if parts else ""
+        rest = parts.group(2).strip() if parts else ""
+        return self._widget(name, rest, inner), m.start(0), end
+
+    def _widget(self, name: str, rest: str, inner: str) -> etree.Element | str:
+        r = self.renderer
         if name == "todo":
-            return _span("rb-todo", "☐"), m.start(0), m.end(0)
+            return _span("rb-todo", "☐")
         if name == "done":
-            return _span("rb-done", "☑"), m.start(0), m.end(0)
-        return _span("rb-widget", page_title_text(inner)), m.start(0), m.end(0)
+            return _span("rb-done", "☑")
+        if name in EMBEDS and rest:
+            return self.md.htmlStash.store(r.embed(rest, name))
+        if name in _MEDIA and rest:
+            url = rest.strip("<>")
+            if is_safe_url(url) and url.lower().startswith(("http://", "https://")):
+                return _media_link(name, url)
+        if name == "=" and rest:
+            shown, _, hidden = rest.partition("|")
+            el = etree.Element("details", {"class": "rb-reveal"})
+            summary = etree.SubElement(el, "summary")
+            summary.text = shown.strip()
+            body = etree.SubElement(el, "span")
+            body.text = hidden.strip()
+            return el
+        if name == "cloze" and rest:
+            el = etree.Element("span", {"class": "rb-cloze"})
+            el.text = rest
+            return el
+        if name == "table":
+            table = r._table()
+            if table is not None:
+                return self.md.htmlStash.store(table)
+        return _span("rb-widget", r._literal(inner))
 
 
-class ImagePattern(InlineProcessor):
-    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        alt, url = m.group(1), m.group(2)
-        if not is_safe_url(url):
-            return _span("rb-broken", alt or url), m.start(0), m.end(0)
-        return etree.Element("img", {"src": url, "alt": alt}), m.start(0), m.end(0)
+def _media_link(name: str, url: str) -> etree.Element:
+    el = etree.Element("a", {"class": "rb-media", "href": url})
+    video = _youtube_id(url) if name in ("video", "youtube") else None
+    if video is not None:
+        etree.SubElement(el, "img", {"class": "rb-thumb", "alt": "",
+                                     "src": f"https://img.youtube.com/vi/{video}/hqdefault.jpg"})
+    label = etree.SubElement(el, "span", {"class": "rb-media-label"})
+    host = urlsplit(url).netloc.removeprefix("www.")
+    label.text = AtomicString(f"{'YouTube' if video else _MEDIA[name]} · {host}")
+    return el
 
 
 class AliasPattern(InlineProcessor):
-    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        label, url = m.group(1), m.group(2)
-        if not is_safe_url(url):
-            el = etree.Element("span", {"class": "rb-alias"})
+    """``[label](target)``: target a URL, a page ``[[P]]`` or a block ``((uid))`` (also
+    ``<((uid))>``). The target is read by hand: a page title may hold spaces and brackets."""
+
+    def __init__(self, pattern: str, renderer: Renderer) -> None:
+        super().__init__(pattern)
+        self.renderer = renderer
+
+    _BLOCK = re.compile(r"<?\(\(([\w-]{5,})\)\)>?\)")
+    _URL = re.compile(rf"({_URL_BODY})\)")
+
+    def handleMatch(
+        self, m: re.Match[str], data: str
+    ) -> tuple[etree.Element | None, int | None, int | None]:
+        label, at = m.group(1), m.end(0)
+        if data.startswith("[[", at):
+            close = find_closing(data, at + 2)
+            if close < 0 or not data.startswith(")", close):
+                return None, None, None
+            title = page_title_text(data[at + 2 : close - 2]).strip()
+            el = etree.Element("span", {"class": "rb-page rb-alias", "title": title})
+            end = close + 1
+        elif (block := self._BLOCK.match(data, at)) is not None:
+            el = etree.Element("span", {"class": "rb-ref rb-alias"})
+            end = block.end(0)
+        elif (url := self._URL.match(data, at)) is not None:
+            target = url.group(1)
+            el = (etree.Element("a", {"href": target}) if is_safe_url(target)
+                  else etree.Element("span", {"class": "rb-alias"}))
+            end = url.end(0)
         else:
-            el = etree.Element("a", {"href": url})
+            return None, None, None
         el.text = label
-        return el, m.start(0), m.end(0)
+        return el, m.start(0), end
+
+
+class ImagePattern(InlineProcessor):
+    """``![alt](src)``: src an http(s) URL or a path beside the notes, resolved through the
+    Renderer's ``images``. Logseq's trailing ``{:height …}`` is dropped."""
+
+    def __init__(self, pattern: str, renderer: Renderer) -> None:
+        super().__init__(pattern)
+        self.renderer = renderer
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        alt, src = m.group(1), m.group(2) or m.group(3)
+        if _SCHEME.match(src) and not _HTTP_URL.match(src):
+            return _span("rb-missing rb-image", alt or "image"), m.start(0), m.end(0)
+        return self.renderer._image(src, alt), m.start(0), m.end(0)
 
 
 class UrlPattern(InlineProcessor):
+    ANCESTOR_EXCLUDES = ("a",)
+
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         el = etree.Element("a", {"href": m.group(0)})
-        el.text = markdown.util.AtomicString(m.group(0))
+        el.text = AtomicString(m.group(0))
         return el, m.start(0), m.end(0)
 
 
 class PageLinkPattern(InlineProcessor):
     """``[[page]]``, ``#[[tag]]`` and nested ``[[a [[b]]]]``: brackets balanced by hand,
-    since a regex cannot count them."""
+    since a regex cannot count them. Outside Roam, ``[[page|alias]]`` shows the alias."""
 
     def __init__(self, pattern: str, renderer: Renderer) -> None:
         super().__init__(pattern)
@@ -328,12 +769,20 @@ class PageLinkPattern(InlineProcessor):
         title = page_title_text(data[m.end(0) : end - 2]).strip()
         if title.lower() in self.renderer.hidden_tags:
             return "", m.start(0), end
+        shown = title
+        if self.renderer.pipe_aliases and "|" in title:
+            title, _, shown = (part.strip() for part in title.partition("|"))
         if m.group(1):
-            return _span("rb-tag", f"#{title}"), m.start(0), end
-        return _span("rb-page", title), m.start(0), end
+            return _span("rb-tag", f"#{shown}"), m.start(0), end
+        el = _span("rb-page", shown)
+        if shown != title:
+            el.set("title", title)
+        return el, m.start(0), end
 
 
 class TagPattern(InlineProcessor):
+    """``#tag``, also with inner punctuation (``#v1.2``, ``#Q&A``, ``#don't``, ``#c++``)."""
+
     def __init__(self, pattern: str, renderer: Renderer) -> None:
         super().__init__(pattern)
         self.renderer = renderer
@@ -354,6 +803,71 @@ class EmphasisPattern(InlineProcessor):
         return el, m.start(0), m.end(0)
 
 
+class HighlightPattern(InlineProcessor):
+    """Logseq's and Obsidian's ``==highlight==``; ``a == b`` (spaced) is not one."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        el = etree.Element("mark")
+        el.text = m.group(1)
+        return el, m.start(0), m.end(0)
+
+
 class NewlinePattern(InlineProcessor):
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         return etree.Element("br"), m.start(0), m.end(0)
+
+
+# The sanitiser ----------------------------------------------------------------------------
+
+
+_CLASS = frozenset({"class"})
+# Every tag our patterns make, with the attributes each may carry. Anything else is a bug
+# or an attack, and is flattened to a bare span before serialising.
+ALLOWED: dict[str, frozenset[str]] = {
+    "a": frozenset({"href", "class", "title"}),
+    "img": frozenset({"src", "alt", "class"}),
+    "span": frozenset({"class", "title"}),
+    "code": _CLASS, "pre": _CLASS, "div": _CLASS, "ul": _CLASS, "table": _CLASS,
+    "details": _CLASS,
+    **{tag: frozenset() for tag in ("p", "br", "hr", "strong", "em", "mark", "del",
+                                    "blockquote", "h1", "h2", "h3", "li", "tbody", "tr", "td",
+                                    "summary", "rbhint")},
+    "rbcloze": frozenset({"n"}),
+}
+_SAFE_CLASS = re.compile(r"[\w -]*\Z")
+
+
+class SanitizeTreeprocessor(Treeprocessor):
+    """The allow-list, applied to the element tree before it is serialised: far cheaper
+    than parsing the HTML again. Stashed HTML (refs, embeds) is our own output, already
+    sanitised when it was rendered."""
+
+    def run(self, root: etree.Element) -> None:
+        for el in root.iter():
+            # The serializer leaves "&#60;" and "&lt;" as entities; block text is data, so
+            # every "&" is escaped and shows as written.
+            if el.text and "&" in el.text:
+                el.text = el.text.replace("&", "&amp;")
+            if el.tail and "&" in el.tail:
+                el.tail = el.tail.replace("&", "&amp;")
+            allowed = ALLOWED.get(el.tag)
+            if allowed is None:
+                el.tag = "span"
+                el.attrib.clear()
+                continue
+            if not el.attrib:
+                continue
+            for name, value in list(el.attrib.items()):
+                if "&" in value:
+                    el.attrib[name] = value = value.replace("&", "&amp;")
+                if (name not in allowed or (name == "class" and not _SAFE_CLASS.match(value))
+                        or (name == "n" and not value.isdigit())):
+                    del el.attrib[name]
+            if el.tag == "a" and not is_safe_url(el.get("href", "")):
+                el.tag = "span"
+                el.attrib = {"class": "rb-alias"}
+            elif el.tag == "img" and not is_safe_image_src(el.get("src", "")):
+                alt = el.get("alt") or "image"
+                el.tag = "span"
+                el.attrib = {"class": "rb-missing rb-image"}
+                el.text = AtomicString(alt)
