@@ -25,7 +25,7 @@ from typing import Literal
 from .config import CardOptions
 from .context import ContextBuilder
 from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
-from .render import REF, REF_DEPTH_LIMIT, Renderer, page_title_text
+from .render import REF, REF_DEPTH_LIMIT, ImageResolver, Renderer, page_title_text
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
 RENDER_VERSION = "3"
@@ -84,9 +84,13 @@ def key_for(graph: Graph, uid: str) -> str:
     return key if key.isascii() else unicodedata.normalize("NFC", key)
 
 
-def collect(graph: Graph, options: CardOptions, source_deck: str = "") -> list[CardSpec]:
-    """Every card block of ``graph``, in document order, as a CardSpec (not yet rendered)."""
-    builder = _Builder(graph, options, source_deck)
+def collect(
+    graph: Graph, options: CardOptions, source_deck: str = "",
+    images: ImageResolver | None = None,
+) -> list[CardSpec]:
+    """Every card block of ``graph``, in document order, as a CardSpec (not yet rendered).
+    ``images`` gives the renderer media file names for images (see media.MediaStore)."""
+    builder = _Builder(graph, options, source_deck, images)
     names = tuple(builder.card_tags)
     specs = []
     with gc_paused():
@@ -117,12 +121,17 @@ class _Builder:
     ancestor and attribute facts are computed on first need and cached, since a graph of
     200k blocks holds only a few thousand cards."""
 
-    def __init__(self, graph: Graph, options: CardOptions, source_deck: str) -> None:
+    def __init__(
+        self, graph: Graph, options: CardOptions, source_deck: str,
+        images: ImageResolver | None,
+    ) -> None:
         self.graph = graph
         self.options = options
         self.fallback_deck = source_deck or options.default_deck
         self.card_tags = frozenset(t.lower() for t in options.card_tags)
-        self.renderer = Renderer(graph, hidden_tags=(*self.card_tags, REVERSE_TAG, EXCLUDE_TAG))
+        self.renderer = Renderer(
+            graph, hidden_tags=(*self.card_tags, REVERSE_TAG, EXCLUDE_TAG), images=images
+        )
         self.salt = f"{RENDER_VERSION}|{options.fingerprint()}|{graph.source}|{graph.name}"
         self._pages: dict[int, _PageInfo | None] = {}
         self._attributes: dict[str, dict[str, tuple[str, str]]] = {}
@@ -288,14 +297,16 @@ class _Builder:
             numbered = number_clozes(block.string, self.options.highlight_cloze,
                                      spec.cloze_memory)
             text, spec.clozes = numbered if numbered is not None else (block.string, ())
-            return {"Text": r.inline(text), "Back Extra": back, "Context": context,
+            return {"Text": r.inline(text, page=block.page), "Back Extra": back, "Context": context,
                     "Source": source}
         return {"Front": r.block(block), "Back": back, "Context": context, "Source": source,
                 "Add Reverse": "y" if spec.reversed else ""}
 
     def _children_html(self, block: Block) -> str:
         items = [
-            f"<li>{self.renderer.block(c)}{self._children_html(c)}</li>"
+            f"<li>{self.renderer.block(c)}"
+            # A {{[[table]]}} block's rendering is its children, as rows.
+            f"{'' if self.renderer.renders_children(c) else self._children_html(c)}</li>"
             for c in block.children
             if c.attribute is None and c.string.strip()
         ]

@@ -66,6 +66,8 @@ class SyncOptions:
     deck: str = ""
     on_removed: OnRemoved = "suspend"
     force: bool = False
+    # Download images into Anki's media (else cards keep linking to them).
+    download_images: bool = True
 
 
 @dataclass(frozen=True)

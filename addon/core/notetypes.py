@@ -17,7 +17,7 @@ from anki.models import NotetypeDict
 from .cards import BASIC_FIELDS, CLOZE_FIELDS, Kind
 
 MARKER = "roamBridge"
-VERSION = 2
+VERSION = 3
 SOURCE_ID = "SourceID"
 NAMES: dict[Kind, str] = {"basic": "Roam Bridge Basic", "cloze": "Roam Bridge Cloze"}
 FIELDS: dict[Kind, tuple[str, ...]] = {

@@ -38,9 +38,10 @@ from anki.utils import base91, ids2str
 from . import notetypes
 from .cards import HASH_LENGTH, CardSpec, ClozeMemory, Kind, collect
 from .config import SyncOptions
+from .media import MediaStore
 from .model import Graph, gc_paused, is_synthetic
 from .rematch import Item, pair_by_similarity
-from .render import plain_text
+from .render import image_sources, plain_text
 
 UNDO_NAME = "Roam Bridge sync"
 # Notes per add_notes / update_notes call. One call for 10k notes serialises ~11 MB of
@@ -73,6 +74,8 @@ class NoteState:
     clozes: ClozeMemory = ()
     # The block's page, kept for blocks without a stable id, to re-match them by similarity.
     page: str = ""
+    # Downloaded images: (URL, media file name), so an unchanged image is not fetched again.
+    media: tuple[tuple[str, str], ...] = ()
 
     def to_html(self) -> str:
         record: dict[str, Any] = {
@@ -82,6 +85,8 @@ class NoteState:
             record["c"] = self.clozes
         if self.page:
             record["p"] = self.page
+        if self.media:
+            record["m"] = self.media
         data = orjson.dumps(record).decode()
         return (
             f'<span class="rb-state" hidden data-h="{html.escape(self.source_hash)}" '
@@ -103,6 +108,7 @@ class NoteState:
                 suspended=tuple(int(c) for c in data.get("s", ())),
                 clozes=tuple((str(d), int(n)) for d, n in data.get("c", ())),
                 page=str(data.get("p", "")),
+                media=tuple((str(u), str(n)) for u, n in data.get("m", ())),
             )
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
             return None
@@ -188,6 +194,8 @@ class SyncPlan:
     managed_before: int = 0
     refused: bool = False
     warnings: list[str] = field(default_factory=list)
+    # Images the rendered notes need, downloaded during planning, written by apply.
+    media: MediaStore | None = field(default=None, repr=False)
 
     @property
     def has_changes(self) -> bool:
@@ -291,27 +299,36 @@ def plan(graph: Graph, col: Collection, options: SyncOptions | None = None) -> S
 def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
     prefix = f"{graph.source}:{graph.name}:"
     result = SyncPlan(prefix=prefix, options=options)
+    media = result.media = (
+        MediaStore(col.media.dir(), graph.root) if options.download_images else None
+    )
     # graph.blocks is keyed by uid, so every spec has its own key.
-    specs = result.specs = collect(graph, options.cards, options.deck)
+    specs = result.specs = collect(
+        graph, options.cards, options.deck, images=media.resolve if media else None
+    )
     types = notetypes.find(col)
     existing = _existing_notes(col, types, prefix, result.warnings)
     result.managed_before = len(existing)
     decks = _DeckNames(col)
 
     wanted: set[str] = set()
+    new: list[CardSpec] = []
     changed: list[tuple[ExistingNote, CardSpec]] = []
     for spec in specs:
         wanted.add(spec.key)
         note = existing.get(spec.key)
         if note is None:
-            if _has_content(spec, result.warnings):
-                result.creates.append(spec)
+            new.append(spec)
         elif _still_current(note, spec):
             result.unchanged += 1
         else:
             changed.append((note, spec))
     gone = [note for key, note in existing.items() if key not in wanted]
     _load_fields(col, [note for note, _ in changed] + gone)
+    if media is not None:
+        _prefetch_images(media, [*new, *(spec for _, spec in changed)],
+                         [note for note, _ in changed] + gone)
+    result.creates = [spec for spec in new if _has_content(spec, result.warnings)]
     if gone and result.creates:
         rematched = _rematch(prefix, gone, result.creates)
         if rematched:
@@ -327,7 +344,7 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
         if not _has_content(spec, result.warnings):
             result.unchanged += 1
             continue
-        result.updates.append(_update_for(note, spec))
+        result.updates.append(_update_for(note, spec, media))
 
     for note in gone:
         if note.orphaned:
@@ -337,6 +354,8 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
         else:
             result.orphans.append(_orphan_update(note))
 
+    if media is not None:
+        result.warnings.extend(media.warnings)
     _attach_card_changes(col, result, decks)
     removed = len(result.orphans) + len(result.deletes)
     if removed * 2 > result.managed_before and removed and not options.force:
@@ -407,7 +426,9 @@ def _apply(
     sync_plan: SyncPlan, col: Collection, types: dict[Kind, Any], decks: _DeckIds
 ) -> list[int]:
     _change_kinds(col, types, sync_plan.updates)
-    created = _add_notes(col, types, sync_plan.creates, decks)
+    if sync_plan.media is not None:
+        sync_plan.media.write(col)
+    created = _add_notes(col, types, sync_plan.creates, decks, sync_plan.media)
     _update_notes(col, types, [*sync_plan.updates, *sync_plan.orphans])
     _move_decks(col, sync_plan.updates, decks)
     _set_suspended(col, [*sync_plan.updates, *sync_plan.orphans])
@@ -466,6 +487,35 @@ def _still_current(note: ExistingNote, spec: CardSpec) -> bool:
     )
 
 
+def _prefetch_images(
+    media: MediaStore, specs: list[CardSpec], notes: list[ExistingNote]
+) -> None:
+    """Download the images the notes about to be rendered show, in parallel, before rendering
+    asks for them one at a time; images a note already has are not downloaded again."""
+    for note in notes:
+        for src, name in note.state.media if note.state else ():
+            media.remember(src, name)
+    media.prefetch(
+        (src, spec.block.page) for spec in specs for text in _shown_texts(spec)
+        for src in image_sources(text)
+    )
+
+
+def _shown_texts(spec: CardSpec) -> Iterator[str]:
+    yield spec.block.string
+    for child in spec.block.descendants():
+        yield child.string
+
+
+def _media_of(spec: CardSpec, media: MediaStore | None) -> tuple[tuple[str, str], ...]:
+    """The downloaded images this note shows (URL -> media name), to remember."""
+    if media is None:
+        return ()
+    used = media.used()
+    srcs = dict.fromkeys(src for text in _shown_texts(spec) for src in image_sources(text))
+    return tuple((src, used[src]) for src in srcs if src in used and "://" in src)
+
+
 def _rematch(
     prefix: str, gone: list[ExistingNote], creates: list[CardSpec]
 ) -> list[tuple[ExistingNote, CardSpec]]:
@@ -497,7 +547,7 @@ def _has_content(spec: CardSpec, warnings: list[str]) -> bool:
 # Deciding what changes --------------------------------------------------------------------
 
 
-def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
+def _update_for(note: ExistingNote, spec: CardSpec, media: MediaStore | None) -> Update:
     state = note.state
     fields = dict(spec.fields)
     current = {name: note.fields.get(name, "") for name in fields}
@@ -509,7 +559,7 @@ def _update_for(note: ExistingNote, spec: CardSpec) -> Update:
     deck_before = state.deck if state else None
     new_state = NoteState(
         source_hash=spec.source_hash, tags=ours, deck=spec.deck, location=spec.location,
-        clozes=spec.clozes, page=_page_to_remember(spec),
+        clozes=spec.clozes, page=_page_to_remember(spec), media=_media_of(spec, media),
     )
     update = Update(note=note, state=new_state)
     if note.key != spec.key:
@@ -666,7 +716,8 @@ _FIELD_MAP: dict[tuple[Kind, Kind], dict[str, str]] = {
 
 
 def _add_notes(
-    col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds
+    col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds,
+    media: MediaStore | None,
 ) -> list[int]:
     blanks = _blank_notes(col, types)
     requests = []
@@ -674,7 +725,8 @@ def _add_notes(
         note = _copy_note(blanks[spec.kind])
         note.guid = guid_for(spec.key)
         state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location,
-                          clozes=spec.clozes, page=_page_to_remember(spec))
+                          clozes=spec.clozes, page=_page_to_remember(spec),
+                          media=_media_of(spec, media))
         _fill(note, spec.fields, spec.key, state)
         note.tags = list(spec.tags)
         requests.append(AddNoteRequest(note, decks.id(spec.deck)))  # type: ignore[arg-type]
