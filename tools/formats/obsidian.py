@@ -32,7 +32,7 @@ from addon.core.config import DEFAULT_CARD_TAGS
 from addon.core.model import attribute_key, parse_attribute
 
 _UNSAFE_NAME = re.compile(r'[\\:*?"<>|#^\[\]\x00-\x1f]')
-_UNSAFE_ID = re.compile(r"[^A-Za-z0-9-]+")
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9-]")
 _REF = re.compile(r"\(\(([\w-]+)\)\)")
 _CARD = re.compile(
     r"(?i)(?:#\[\[|\[\[|(?<![\w#/])#)(?:" + "|".join(DEFAULT_CARD_TAGS) + r")(?![\w\-/])"
@@ -127,7 +127,7 @@ def _block_ids(pages: list[dict[str, Any]], every: bool) -> dict[str, tuple[int,
     for index, uid in wanted:
         if not uid or uid in ids:
             continue
-        base = _UNSAFE_ID.sub("-", uid).strip("-") or "block"
+        base = _UNSAFE_ID.sub("-", uid)
         bid, n = base, 1
         while bid in taken:
             n += 1
