@@ -75,6 +75,7 @@ def read(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
 ) -> Graph:
+    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc."""
     root = Path(path)
     if not root.exists():
         raise SourceError(root, "no such folder")
@@ -83,11 +84,14 @@ def read(
     notes, attachments = _scan(root)
     wanted = _Globs(include)
     unwanted = _Globs(exclude)
-    notes = [n for n in notes if (not include or wanted.match(n)) and not unwanted.match(n)]
+    notes = [n for n in notes if (wanted.empty or wanted.match(n)) and not unwanted.match(n)]
     if not notes:
         filtered = " matching the include/exclude patterns" if include or exclude else ""
         raise SourceError(root, f"no Markdown notes{filtered} in this folder")
-    graph = Graph(source="obsidian", name=graph_name, root=str(root))
+    try:
+        graph = Graph(source="obsidian", name=graph_name, root=str(root))
+    except ValueError as err:
+        raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
     with gc_paused():
         for rel, title in _titles(notes):
@@ -189,6 +193,10 @@ class _Globs:
         parts = [_glob_regex(p.strip().strip("/")) for p in patterns if p.strip().strip("/")]
         # A pattern that matches a folder covers the folder's contents.
         self._regex = re.compile(f"(?:{'|'.join(parts)})(?:/.*)?\\Z", re.S) if parts else None
+
+    @property
+    def empty(self) -> bool:
+        return self._regex is None
 
     def match(self, rel: str) -> bool:
         return self._regex is not None and self._regex.match(rel) is not None
