@@ -1,0 +1,693 @@
+"""Obsidian vault (a folder of Markdown notes) -> Graph.
+
+Every ``.md`` note is a page, titled by its file name without ``.md`` (Obsidian links notes
+by name). Structure inside a note:
+- a heading opens a block; what follows it, up to the next heading of the same or a higher
+  level, is its children (nesting follows the real level; ``Block.heading`` is capped at 3);
+- list items nest by indentation (tabs or spaces, a tab counting 4 columns); text indented
+  under an item, or following it directly, belongs to that item;
+- a paragraph is one block, its lines joined with ``\\n``; blank lines separate blocks;
+- a fenced code block stays whole inside one block: the item it is indented under, or the
+  paragraph it directly follows (no blank line), else a block of its own;
+- ``^block-id`` at the end of a block, or alone on the line after it, is the block's uid and
+  is removed from its text. Blocks without one get a synthetic uid (page title + text); so
+  does a block whose id another block already took (the first in path order keeps it);
+- YAML front matter becomes page attributes: top-level ``Key:: value`` blocks, first on the
+  page (``tags`` / ``tag`` give ``Tags:: a, b``). Only plain scalars and lists are read;
+  nested maps and multi-line scalars are skipped. Inline ``key:: value`` lines stay blocks;
+- ``- [ ]`` / ``- [x]`` tasks read as Roam's ``{{[[TODO]]}}`` / ``{{[[DONE]]}}``;
+- ``%%comments%%`` are dropped; ``![[image.png]]`` becomes ``![image.png](<path in vault>)``
+  when the vault holds the file (looked up by path, then by name anywhere, as Obsidian does);
+  ``![[Note#^id]]`` becomes the block ref ``((uid))`` when the block exists, and any other
+  note embed ``![[Note…]]`` a plain ``[[Note…]]`` link. Links are kept as written.
+
+Two notes with the same name in different folders are both kept: the one nearest the vault
+root (then first in path order) is titled by its name, the others by their vault-relative
+path without ``.md`` (``folder/Note``), which is also how Obsidian links to them.
+
+Skipped: dot-folders and dot-files (``.obsidian/``, ``.trash/``, ``.git/``…), and every file
+that is not ``.md`` (attachments are only looked up, for images). ``include`` / ``exclude``
+are glob patterns on the vault-relative posix path: ``*`` and ``?`` stay within one folder,
+``**`` spans folders, and a pattern that matches a folder covers everything in it.
+
+Guarantees: the vault is only read, never written (no file, no timestamp). Text is read as
+UTF-8 (a BOM is ignored, CRLF/CR line ends become LF); a note that is not valid UTF-8 stops
+the read with a SourceError naming it, rather than putting replacement characters on cards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+
+from ..model import Block, Graph, Page, SourceError, gc_paused, parse_attribute, synthetic_uid
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif", ".tif", ".tiff"}
+)
+TAB_WIDTH = 4  # Obsidian's default; only matters when a note mixes tabs and spaces
+
+_BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*\Z")
+_ID = re.compile(r"[A-Za-z0-9-]+\Z")
+_ID_LINE = re.compile(r"\^([A-Za-z0-9-]+)[ \t]*\Z")
+_ORDERED = re.compile(r"\d{1,9}[.)](?:[ \t]|\Z)")
+_HEADING = re.compile(r"(#{1,6})(?:[ \t]+|\Z)(.*?)(?:[ \t]+#+)?[ \t]*\Z")
+_RULE = re.compile(r"(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})\Z")
+_SETEXT = re.compile(r"(?:=+|-{2,})[ \t]*\Z")
+_TASK = re.compile(r"\[([ xX])\](?:[ \t]+|\Z)")
+_EMBED = re.compile(r"!\[\[([^\[\]\n]+?)\]\]")
+_CODE_SPAN = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+_FM_KEY = re.compile(r"([^\s#:\-\[{'\"][^:]*?|\"[^\"]*\"|'[^']*'):(?:[ \t]+(.*)|[ \t]*)\Z")
+_PLAIN_TAG = re.compile(r"[\w\-/]+\Z")
+_FM_ITEM = re.compile(r"[ \t]*-(?:[ \t]+(.*)|[ \t]*)\Z")
+
+
+def looks_like(path: Path) -> bool:
+    """True for a folder Obsidian has opened as a vault (it holds ``.obsidian/``)."""
+    return path.is_dir() and (path / ".obsidian").is_dir()
+
+
+def read(
+    path: str | Path,
+    graph_name: str,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> Graph:
+    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc."""
+    root = Path(path)
+    if not root.exists():
+        raise SourceError(root, "no such folder")
+    if not root.is_dir():
+        raise SourceError(root, "not a folder (an Obsidian vault is a folder of .md notes)")
+    notes, attachments = _scan(root)
+    wanted = _Globs(include)
+    unwanted = _Globs(exclude)
+    notes = [n for n in notes if (wanted.empty or wanted.match(n)) and not unwanted.match(n)]
+    if not notes:
+        filtered = " matching the include/exclude patterns" if include or exclude else ""
+        raise SourceError(root, f"no Markdown notes{filtered} in this folder")
+    try:
+        graph = Graph(source="obsidian", name=graph_name, root=str(root))
+    except ValueError as err:
+        raise SourceError(root, str(err)) from None
+    vault = _Vault(graph, attachments)
+    with gc_paused():
+        for rel, title in _titles(notes):
+            page = graph.add_page(Page(title=title, path=rel))
+            vault.by_path[rel.lower()] = page
+            text = _decode(root / rel)
+            _parse_note(vault, page, text)
+        vault.resolve_embeds()
+    return graph
+
+
+# The folder -------------------------------------------------------------------------------
+
+
+def _scan(root: Path) -> tuple[list[str], _Attachments]:
+    """Vault-relative posix paths of the notes (sorted), and the attachments.
+
+    Dot-entries are skipped without descending; directory symlinks are not followed (a link
+    back up the tree would loop).
+    """
+    notes: list[str] = []
+    others: list[str] = []
+    stack = [""]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(root / folder if folder else root) as it:
+                entries = list(it)
+        except OSError as err:
+            message = f"cannot list folder ({err.strerror or err})"
+            raise SourceError(root / folder, message) from None
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            rel = f"{folder}/{name}" if folder else name
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(rel)
+            elif name[-3:].lower() == ".md":
+                notes.append(rel)
+            else:
+                others.append(rel)
+    notes.sort()
+    return notes, _Attachments(others)
+
+
+class _Attachments:
+    """Non-note files, found by vault-relative path or, as Obsidian does, by name anywhere
+    (the copy nearest the vault root, then first in path order, wins)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = set(paths)
+        self.by_name: dict[str, str] = {}
+        for rel in sorted(paths, key=lambda r: (r.count("/"), r)):
+            self.by_name.setdefault(rel.rsplit("/", 1)[-1], rel)
+
+    def find(self, name: str) -> str:
+        name = name.strip().lstrip("/")
+        if name in self.paths:
+            return name
+        return self.by_name.get(name.rsplit("/", 1)[-1], "")
+
+
+def _titles(notes: list[str]) -> list[tuple[str, str]]:
+    """``(path, title)`` in path order; clashing names resolved as the module doc says."""
+    taken: set[str] = set()
+    titles: dict[str, str] = {}
+    for rel in sorted(notes, key=lambda r: (r.count("/"), r)):
+        stem = PurePosixPath(rel).name[:-3]
+        title = stem if stem not in taken else rel[:-3]
+        taken.add(title)
+        titles[rel] = title
+    return [(rel, titles[rel]) for rel in notes]
+
+
+def _decode(file: Path) -> str:
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise SourceError(file, f"cannot read note ({err.strerror or err})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SourceError(
+            file, f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            "save it as UTF-8 or exclude it"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+class _Globs:
+    """Glob patterns on vault-relative posix paths; see the module doc for the syntax."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        parts = [_glob_regex(p.strip().strip("/")) for p in patterns if p.strip().strip("/")]
+        # A pattern that matches a folder covers the folder's contents.
+        self._regex = re.compile(f"(?:{'|'.join(parts)})(?:/.*)?\\Z", re.S) if parts else None
+
+    @property
+    def empty(self) -> bool:
+        return self._regex is None
+
+    def match(self, rel: str) -> bool:
+        return self._regex is not None and self._regex.match(rel) is not None
+
+
+def _glob_regex(pattern: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and (end := pattern.find("]", i + 2)) > 0:
+            body = pattern[i + 1 : end]
+            negate = body.startswith("!")
+            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[{'^' if negate else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+# One note ---------------------------------------------------------------------------------
+
+
+class _Vault:
+    """What the notes share while they are read: the graph, the attachments, the block ids."""
+
+    def __init__(self, graph: Graph, attachments: _Attachments) -> None:
+        self.graph = graph
+        self.attachments = attachments
+        self.by_path: dict[str, Page] = {}
+        # page path -> ^id -> block, including blocks whose id an earlier block took.
+        self.ids: dict[str, dict[str, Block]] = {}
+        self.embeds: list[Block] = []
+
+    def resolve_embeds(self) -> None:
+        for block in self.embeds:
+            block.string = _outside_code(block.string, lambda s, b=block: _EMBED.sub(
+                lambda m: self._embed(m.group(1), b.page), s))
+
+    def _embed(self, inner: str, page: Page) -> str:
+        target = inner.split("|", 1)[0].strip()
+        name, _, subpath = target.partition("#")
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            found = self.attachments.find(name)
+            if found and "<" not in found and ">" not in found:
+                return f"![{PurePosixPath(found).name}](<{found}>)"
+            return f"![[{inner}]]"
+        if suffix and suffix != ".md":
+            return f"![[{inner}]]"  # a PDF, audio… : nothing we can show
+        if subpath.startswith("^"):
+            note = self._page(name) if name else page
+            block = self.ids.get(note.path, {}).get(subpath[1:].strip()) if note else None
+            if block is not None:
+                return f"(({block.uid}))"
+        return f"[[{inner}]]"
+
+    def _page(self, name: str) -> Page | None:
+        name = name.strip().removesuffix(".md")
+        page = self.graph.pages.get(name)
+        return page or self.by_path.get(f"{name.lstrip('/')}.md".lower())
+
+
+def _outside_code(text: str, rewrite: Callable[[str], str]) -> str:
+    """``rewrite`` applied to the parts of ``text`` that are not code."""
+    if "`" not in text:
+        return rewrite(text)
+    pieces, cursor = [], 0
+    for m in _CODE_SPAN.finditer(text):
+        pieces.append(rewrite(text[cursor : m.start()]))
+        pieces.append(m.group(0))
+        cursor = m.end()
+    pieces.append(rewrite(text[cursor:]))
+    return "".join(pieces)
+
+
+def _parse_note(vault: _Vault, page: Page, text: str) -> None:
+    """Read one note into blocks under ``page``.
+
+    A block is made when its first line is read; later lines gather in a list until the next
+    block starts. Ids, uids and the final text are settled in one pass at the end, over the
+    note's blocks in document order, so ``graph.blocks`` stays in document order too. (One
+    function with local state, not a class: this loop runs once per line of the vault.)
+    """
+    if "%%" in text:
+        text = _strip_comments(text)
+    lines = text.split("\n")
+    made: list[Block] = []  # the note's blocks, in document order
+    gathered: dict[int, list[str]] = {}  # block index -> all its lines, when more than one
+    given: dict[int, str] = {}  # block index -> id from a "^id" line after a blank line
+    start = _front_matter(lines, page, made)
+    top = page.children
+    headings: list[tuple[int, Block]] = []  # open sections, outermost first
+    items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
+    current: Block | None = None  # the block whose lines are being read
+    more: list[str] | None = None  # its lines, once it has more than one
+    kind = ""  # of the current block: "paragraph", "item" or "heading"
+    fence = ""  # the closing fence, inside a fenced code block
+    fence_cut = 0  # columns of indentation the code lines lose
+    blank = False  # a blank line came since the last text
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if fence:
+            if more is None:
+                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+            more.append(_dedent(line, fence_cut) if fence_cut else line)
+            stripped = line.strip()
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+            continue
+        stripped = line.lstrip(" \t")
+        if not stripped:
+            blank = True
+            continue
+        indent = len(line) - len(stripped)
+        if indent:
+            prefix = line[:indent]
+            indent = _COLUMNS.get(prefix) or _columns(prefix)
+        first = stripped[0]
+
+        # A list item (the common case, kept inline).
+        content = ""
+        marker = 0
+        if first in "-*+":
+            after = stripped[1:2]
+            if after == " " or after == "\t" or not after:
+                marker = 1
+                content = stripped[2:]
+                if content[:1] in (" ", "\t"):
+                    content = content.lstrip(" \t")
+                if content[:1] == first != "+" and _RULE.match(stripped):
+                    marker = 0  # "- - -", "* * *": a rule
+        elif first.isdigit() and (m := _ORDERED.match(stripped)):
+            marker = m.end() - 1
+            content = stripped[marker:].lstrip(" \t")
+        if marker:
+            while items and items[-1][0] >= indent:
+                items.pop()
+            parent = items[-1][1] if items else headings[-1][1] if headings else None
+            block = Block("", content, page, parent)
+            (parent.children if parent is not None else top).append(block)
+            made.append(block)
+            current, more, kind, blank = block, None, "item", False
+            items.append((indent, block))
+            if content and content[0] in "[#`~":
+                if content[0] == "[" and (m := _TASK.match(content)):
+                    done = m.group(1) != " "
+                    block.string = ("{{[[DONE]]}} " if done else "{{[[TODO]]}} ") + \
+                        content[m.end():]
+                elif content[0] == "#" and (m := _HEADING.match(content)):
+                    # A heading in an item is one line, like any heading.
+                    block.string, block.heading = m.group(2), min(len(m.group(1)), 3)
+                    kind = "heading"
+                else:
+                    fence, fence_cut = _fence_open(content), indent + marker + 1
+            continue
+
+        # Rules and setext underlines.
+        if first in "-*_=" and indent < 4:
+            if not blank and kind == "paragraph" and not items and _SETEXT.match(stripped):
+                assert current is not None
+                title = " ".join(more) if more is not None else current.string
+                gathered.pop(len(made) - 1, None)
+                (current.parent.children if current.parent else top).pop()
+                level = 1 if first == "=" else 2
+                while headings and headings[-1][0] >= level:
+                    headings.pop()
+                parent = headings[-1][1] if headings else None
+                current.parent, current.string = parent, title
+                current.heading = level
+                (parent.children if parent is not None else top).append(current)
+                headings.append((level, current))
+                more, kind = None, "heading"
+                continue
+            if first != "=" and _RULE.match(stripped):
+                items.clear()
+                current, more, kind, blank = None, None, "", True
+                continue
+
+        in_item = bool(items) and indent > items[-1][0]
+        if first == "#" and not in_item and (m := _HEADING.match(stripped)):
+            level = len(m.group(1))
+            items.clear()
+            while headings and headings[-1][0] >= level:
+                headings.pop()
+            parent = headings[-1][1] if headings else None
+            block = Block("", m.group(2), page, parent, [], min(level, 3))
+            (parent.children if parent is not None else top).append(block)
+            made.append(block)
+            headings.append((level, block))
+            current, more, kind, blank = block, None, "heading", False
+            continue
+
+        if blank and current is not None and (m := _ID_LINE.match(stripped)):
+            last = more[-1] if more is not None else current.string
+            if len(made) - 1 not in given and not _BLOCK_ID.search(last):
+                given[len(made) - 1] = m.group(1)
+                continue
+
+        # Any other line continues the current block, or starts a paragraph.
+        opens = _fence_open(stripped) if first in "`~" else ""
+        if not blank and (kind == "paragraph" or (kind == "item" and not (opens and not in_item))):
+            if more is None:
+                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+            more.append(stripped)  # continuation, lazy or indented
+        else:
+            while items and items[-1][0] >= indent:
+                items.pop()
+            if kind == "item" and items and items[-1][1] is current:
+                if more is None:
+                    more = gathered[len(made) - 1] = [current.string]
+                more.extend(("", stripped))  # a further paragraph of the same item
+            else:
+                parent = items[-1][1] if items else headings[-1][1] if headings else None
+                block = Block("", stripped, page, parent)
+                (parent.children if parent is not None else top).append(block)
+                made.append(block)
+                current, more, kind = block, None, "paragraph"
+        blank = False
+        if opens:
+            fence, fence_cut = opens, indent
+    _settle(vault, page, made, gathered, given)
+
+
+def _settle(
+    vault: _Vault, page: Page, made: list[Block], gathered: dict[int, list[str]],
+    given: dict[int, str],
+) -> None:
+    """Give each block its final text and uid, and add it to the graph."""
+    blocks = vault.graph.blocks
+    ids = vault.ids[page.path] = {}
+    title = page.title
+    for index, block in enumerate(made):
+        text = "\n".join(gathered[index]) if index in gathered else block.string
+        uid = given.get(index, "") if given else ""
+        caret = text.rfind("^")
+        # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
+        if caret >= 0 and not uid and (caret == 0 or text[caret - 1] in " \t\n"):
+            tail = text[caret + 1 :].rstrip(" \t")
+            if _ID.match(tail):
+                uid = tail
+                text = text[:caret]
+        text = text.strip()
+        block.string = text
+        if uid:
+            if uid not in ids:
+                ids[uid] = block
+            if uid in blocks:
+                uid = ""
+        block.uid = uid = uid or synthetic_uid(title, text, blocks)
+        blocks[uid] = block
+        if "![[" in text:
+            vault.embeds.append(block)
+
+
+def _front_matter(lines: list[str], page: Page, made: list[Block]) -> int:
+    """Turn front matter into page attribute blocks; returns the first body line."""
+    if not lines or lines[0].rstrip() != "---":
+        return 0
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), 0)
+    if not end:
+        return 0  # never closed: Obsidian shows it as text, and so do we
+    for key, value in _front_matter_attributes(lines[1:end]):
+        text = f"{key}:: {value}"
+        if parse_attribute(text) is None:
+            continue  # a key the engine could not read back as an attribute
+        block = Block("", text, page)
+        page.children.append(block)
+        made.append(block)
+    return end + 1
+
+
+def _front_matter_attributes(lines: list[str]) -> list[tuple[str, str]]:
+    """``(key, value)`` for the plain scalars and lists of a front matter block."""
+    found: list[tuple[str, str]] = []
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i]
+        i += 1
+        if not line.strip() or line[0] in " \t#" or not (m := _FM_KEY.match(line.rstrip())):
+            continue
+        key = _scalar(m.group(1)) or ""
+        raw = (m.group(2) or "").strip()
+        values: list[str] | None
+        single = bool(raw) and raw[0] != "["
+        if raw:
+            values = _inline_value(raw)
+        else:
+            values = []
+            while i < n and (item := _FM_ITEM.match(lines[i])):
+                if item.group(1) is not None:
+                    value = _scalar(item.group(1))
+                    if value is None:
+                        values = None
+                    elif values is not None:
+                        values.append(value)
+                i += 1
+        while i < n and lines[i][:1] in (" ", "\t"):
+            i += 1  # the rest of a shape we do not read (nested map, multi-line scalar)
+        if not values or not key.strip():
+            continue
+        key = key.strip()
+        if key.lower() in ("tags", "tag"):
+            # Written as tags, so the page's attributes show them as tags; a tag has no
+            # spaces in Obsidian, so a single string is a list separated by commas or spaces.
+            key = "Tags"
+            names = [t for v in values for t in (re.split(r"[,\s]+", v) if single else [v])]
+            values = [_tag(t.strip().lstrip("#")) for t in names if t.strip().lstrip("#")]
+        found.append((key, ", ".join(v for v in values if v)))
+    return found
+
+
+def _tag(name: str) -> str:
+    return f"#{name}" if _PLAIN_TAG.match(name) else f"#[[{name}]]"
+
+
+def _inline_value(raw: str) -> list[str] | None:
+    if raw[0] in "|>&*!{":
+        return None  # block scalar, anchor, alias, tag or map: not read
+    if raw[0] == "[":
+        if not raw.endswith("]"):
+            return None
+        items = _split_flow(raw[1:-1])
+        if items is None:
+            return None
+        values = [_scalar(item) for item in items if item.strip()]
+        return None if any(v is None for v in values) else [v for v in values if v is not None]
+    value = _scalar(raw)
+    return None if value is None else [value]
+
+
+def _split_flow(body: str) -> list[str] | None:
+    """Split a flow list's body on the commas outside quotes; None if a quote never closes."""
+    items: list[str] = []
+    quote, start, i = "", 0, 0
+    while i < len(body):
+        c = body[i]
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "[{":
+            return None
+        elif c == ",":
+            items.append(body[start:i])
+            start = i + 1
+        i += 1
+    if quote:
+        return None
+    items.append(body[start:])
+    return items
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\",
+            "/": "/", "0": "\0", " ": " "}
+
+
+def _scalar(raw: str) -> str | None:
+    """A YAML scalar's text: quoted (with the usual escapes) or plain. None if unreadable."""
+    raw = raw.strip()
+    if raw[:1] == "'":
+        if len(raw) < 2 or not raw.endswith("'"):
+            return None
+        return raw[1:-1].replace("''", "'")
+    if raw[:1] == '"':
+        if len(raw) < 2 or not raw.endswith('"'):
+            return None
+        out, i, body = [], 0, raw[1:-1]
+        while i < len(body):
+            c = body[i]
+            if c == "\\" and i + 1 < len(body):
+                nxt = body[i + 1]
+                if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+                    out.append(chr(int(body[i + 2 : i + 6], 16)))
+                    i += 6
+                    continue
+                out.append(_ESCAPES.get(nxt, "\\" + nxt))
+                i += 2
+                continue
+            out.append(c)
+            i += 1
+        return "".join(out)
+    if raw[:1] in ("|", ">", "&", "*", "!", "{", "["):
+        return None
+    comment = re.search(r"[ \t]#", raw)
+    value = raw[: comment.start()] if comment else raw
+    value = value.strip()
+    return "" if value in ("~", "null", "Null", "NULL") else value
+
+
+# Small helpers ----------------------------------------------------------------------------
+
+
+def _fence_open(text: str) -> str:
+    """The closing fence if ``text`` opens a fenced code block (not closed on the same line)."""
+    if text[:3] not in ("```", "~~~"):
+        return ""
+    char = text[0]
+    width = len(text) - len(text.lstrip(char))
+    fence = char * width
+    if char == "`" and "`" in text[width:]:
+        return ""  # inline code, or a fence that opens and closes on one line
+    return fence
+
+
+def _columns(whitespace: str) -> int:
+    col = 0
+    for c in whitespace:
+        col = col + TAB_WIDTH - col % TAB_WIDTH if c == "\t" else col + 1
+    if len(_COLUMNS) < 1000:
+        _COLUMNS[whitespace] = col
+    return col
+
+
+# Indentation -> its width in columns; a note has only a few distinct indentations.
+_COLUMNS: dict[str, int] = {}
+
+
+def _dedent(line: str, columns: int) -> str:
+    """``line`` without up to ``columns`` columns of leading whitespace."""
+    col = i = 0
+    while i < len(line) and col < columns and line[i] in " \t":
+        col = col + TAB_WIDTH - col % TAB_WIDTH if line[i] == "\t" else col + 1
+        i += 1
+    return line[i:]
+
+
+def _strip_comments(text: str) -> str:
+    """``text`` without ``%%…%%`` comments (which may span lines), except inside code.
+
+    A line left blank only because a comment filled it is dropped, so a comment between two
+    list items does not split the list.
+    """
+    out: list[str] = []
+    in_comment = False
+    fence = ""
+    for line in text.split("\n"):
+        commented = in_comment
+        if fence and not in_comment:
+            out.append(line)
+            stripped = line.strip()
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+            continue
+        if not in_comment and "%%" not in line:
+            out.append(line)
+            fence = _fence_open(line.lstrip(" \t>-*+")) or fence
+            continue
+        kept: list[str] = []
+        i = 0
+        while i < len(line):
+            if in_comment:
+                end = line.find("%%", i)
+                if end < 0:
+                    i = len(line)
+                else:
+                    in_comment = False
+                    i = end + 2
+                continue
+            start = line.find("%%", i)
+            tick = line.find("`", i)
+            if 0 <= tick < (start if start >= 0 else len(line)):
+                close = line.find("`", tick + 1)
+                stop = len(line) if close < 0 else close + 1
+                kept.append(line[i:stop])
+                i = stop
+                continue
+            if start < 0:
+                kept.append(line[i:])
+                break
+            kept.append(line[i:start])
+            in_comment = True
+            i = start + 2
+        joined = "".join(kept)
+        if joined.strip() or not (line.strip() or commented):
+            out.append(joined.rstrip() if joined.strip() else joined)
+    return "\n".join(out)
