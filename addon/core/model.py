@@ -197,6 +197,7 @@ def graph_name(name: str) -> str:
 
 
 SYNTHETIC_PREFIX = "md-"
+_blake2b = hashlib.blake2b
 
 
 def synthetic_uid(
@@ -207,9 +208,8 @@ def synthetic_uid(
     Identical blocks on one page get ``-2``, ``-3``… in document order, so each still has its
     own key. The key changes when the text changes; sync re-matches such notes by similarity.
     """
-    normalized = " ".join(text.split())
-    digest = hashlib.blake2b(f"{page_title}\x1f{normalized}".encode(), digest_size=8).hexdigest()
-    uid = f"{SYNTHETIC_PREFIX}{digest}"
+    digest = _blake2b(f"{page_title}\x1f{text}".encode(), digest_size=8).hexdigest()
+    uid = SYNTHETIC_PREFIX + digest
     n = 1
     while uid in taken:
         n += 1
