@@ -205,11 +205,12 @@ def _add(
 def _split_properties(text: str) -> tuple[str, list[tuple[str, str]]]:
     """A block's text without its property lines, and the properties in order.
 
-    Properties are the lines right after the first one (or, for a block made of properties,
-    from the first line on); a ``key:: value`` line further down is ordinary text.
+    Properties are the lines right after the first one, or after the code fence the block
+    opens with (or, for a block made of properties, from the first line on); a ``key:: value``
+    line further down is ordinary text.
     """
     lines = text.split("\n")
-    start = 0 if _PROPERTY.match(lines[0]) else 1
+    start = 0 if _PROPERTY.match(lines[0]) else title_lines(lines)
     props: list[tuple[str, str]] = []
     end = start
     while end < len(lines):
@@ -221,6 +222,16 @@ def _split_properties(text: str) -> tuple[str, list[tuple[str, str]]]:
     if not props:
         return text, props
     return "\n".join(lines[:start] + lines[end:]), props
+
+
+def title_lines(lines: list[str]) -> int:
+    """How many of a block's lines come before its properties: one, or a whole code fence."""
+    if lines[0].count(FENCE) % 2 == 0:
+        return 1
+    for index in range(1, len(lines)):
+        if lines[index].count(FENCE) % 2 == 1:
+            return index + 1
+    return len(lines)
 
 
 def _attribute(key: str, value: str) -> str:
@@ -410,8 +421,7 @@ def _write_file(
             warnings.append(f"{path}: block {block.uid} has no bullet of its own; id not written")
             continue
         new = str(uuid.uuid4())
-        first = lines[node.line]
-        after = node.end - 1 if first.count(FENCE) % 2 == 1 else node.line
+        after = node.line + title_lines(node.text.split("\n")) - 1
         inserts.setdefault(after, []).append(f"{node.indent}  id:: {new}")
         written[block] = new
     if not written:
