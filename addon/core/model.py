@@ -100,6 +100,9 @@ class Graph:
     blocks: dict[str, Block] = field(default_factory=dict)
     # The folder that relative page paths and local images resolve against ("" if none).
     root: str = ""
+    # Page file (Page.path) -> fingerprint of its bytes when read, so a write-back can refuse
+    # to overwrite a file that changed since (folder sources only).
+    file_digests: dict[str, str] = field(default_factory=dict)
     _by_uid: dict[str, Page] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -208,8 +211,14 @@ def synthetic_uid(
     Identical blocks on one page get ``-2``, ``-3``… in document order, so each still has its
     own key. The key changes when the text changes; sync re-matches such notes by similarity.
     """
-    digest = _blake2b(f"{page_title}\x1f{text}".encode(), digest_size=8).hexdigest()
-    uid = SYNTHETIC_PREFIX + digest
+    # Most texts are normalized already, and splitting them into words just to join them again
+    # cost more than the hash. isprintable() rules out every whitespace character but " ".
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        normalized = text
+    else:
+        normalized = " ".join(text.split())
+    digest = _blake2b(f"{page_title}\x1f{normalized}".encode(), digest_size=8).hexdigest()
+    uid = f"{SYNTHETIC_PREFIX}{digest}"
     n = 1
     while uid in taken:
         n += 1

@@ -1,0 +1,473 @@
+"""Logseq graph folder (``pages/``, ``journals/``, ``logseq/config.edn``) -> Graph with source
+"logseq", and the opt-in write-back of ``id::`` properties into card blocks.
+
+Reading:
+- Blocks are ``- `` bullets nested by tabs (or spaces); a block's further lines are indented to
+  its text; code fences stay verbatim.
+- ``key:: value`` lines right after a block's first line are its properties. ``id::`` is the
+  block's uid (key ``logseq:<graph>:<uuid>``); a block without one (or repeating an id already
+  seen) gets a synthetic uid from its page and text, as in a Roam Markdown export. ``heading::``
+  sets the heading; ``collapsed::``, the built-in flashcards' ``card-*`` scheduling and other
+  Logseq bookkeeping are dropped; every other property becomes a ``key:: value`` attribute child,
+  placed first among the block's children, which is how the engine reads attributes.
+- Page properties (the lines before the first bullet, or a first bullet holding only
+  properties) become top-level ``key:: value`` blocks; ``title::`` names the page.
+- Page titles come from file names: ``___`` (and, in the legacy file-name format, ``%2F`` or
+  ``.``) is a namespace ``/``; journals ``journals/2024_01_15.md`` are titled with the graph's
+  ``:journal/page-title-format`` (Logseq's default gives "Jan 15th, 2024").
+- ``.org`` files, whiteboards and ``logseq/bak`` are not read.
+
+Writing (only ``write_back_ids``, only when the user turned write-back on): inserts an
+``id::`` line under each given card block that lacks one, one atomic replace per file, and
+never touches a file whose bytes changed since the graph was read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import datetime as dt
+import os
+import re
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import unquote
+
+from ..model import Block, Graph, Page, SourceError, gc_paused, is_synthetic, synthetic_uid
+from .outline import FENCE, Node, Outline, decode, digest, parse, parse_text
+
+SUFFIX = ".md"
+# A property line: a plain key (no spaces), '::', then a space or the end of the line.
+_PROPERTY = re.compile(r"([A-Za-z0-9_][\w\-.?!*+/<>=]*)::(?:[ \t]+(.*)|[ \t]*)\Z")
+_HEADING = re.compile(r"(#{1,6}) (?=\S)")
+_DRAWER = re.compile(
+    r"^[ \t]*:(LOGBOOK|PROPERTIES):[ \t]*\n.*?^[ \t]*:END:[ \t]*(\n|\Z)", re.M | re.S
+)
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+# Properties Logseq keeps for itself: never shown, never attributes.
+_INTERNAL = frozenset({
+    "id", "collapsed", "heading", "title", "filters", "background-color", "ls-type",
+    "hl-type", "hl-page", "hl-stamp", "hl-color", "query-table", "query-properties",
+    "query-sort-by", "query-sort-desc", "card-last-interval", "card-repeats",
+    "card-ease-factor", "card-next-schedule", "card-last-reviewed", "card-last-score",
+})
+_DEFAULT_TITLE_FORMAT = "MMM do, yyyy"
+_DEFAULT_FILE_FORMAT = "yyyy_MM_dd"
+
+
+def looks_like(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "pages").is_dir() or (path / "journals").is_dir()
+        or (path / "logseq" / "config.edn").is_file()
+    )
+
+
+def read(path: str | Path, graph_name: str) -> Graph:
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(path, "no such file or folder")
+    if not looks_like(path):
+        raise SourceError(path, "not a Logseq graph (no pages/ or journals/ folder)")
+    config = _Config.load(path)
+    files = [(rel, journal) for rel, journal in config.page_files(path)]
+    if not files:
+        raise SourceError(path, "the graph holds no .md pages")
+    graph = Graph(source="logseq", name=graph_name, root=str(path))
+    with gc_paused():
+        for rel, journal in files:
+            data = _read_bytes(path / rel)
+            graph.file_digests[rel] = digest(data)
+            text, _ = decode(data)
+            build_page(graph, rel, parse_text(text, indented=True), config.title(rel, journal))
+    return graph
+
+
+# Building pages --------------------------------------------------------------------------
+
+
+def build_page(
+    graph: Graph, rel: str, outline: Outline, file_title: str,
+    record: list[tuple[Block, Node]] | None = None,
+) -> Page:
+    """Add the page in file ``rel`` (its ``outline``) to ``graph``. With ``record``, also list
+    each block made from a bullet with that bullet's Node (write-back edits those lines)."""
+    nodes = outline.nodes
+    page_props: list[tuple[str, str]] = []
+    lead: list[str] = []
+    for line in outline.preamble:
+        match = _PROPERTY.match(line.strip()) if "::" in line else None
+        if match and not lead:
+            page_props.append((match.group(1), (match.group(2) or "").strip()))
+        elif line.strip() or lead:
+            lead.append(line)
+    if not page_props and not lead and nodes:
+        body, props = _split_properties(nodes[0].text)
+        if props and not body.strip():
+            # The first bullet holds the page's properties; what it holds moves up a level.
+            page_props = props
+            rest = iter(nodes[1:])
+            nodes = []
+            for node in rest:
+                if node.depth == 0:
+                    nodes.append(node)
+                    nodes.extend(rest)
+                    break
+                nodes.append(replace(node, depth=node.depth - 1))
+    title = file_title
+    for key, value in page_props:
+        if key.lower() == "title" and value:
+            title = unicodedata.normalize("NFC", value)
+            break
+    page = graph.add_page(Page(title=title, path=rel))
+    for key, value in page_props:
+        if key.lower() not in _INTERNAL:
+            _add(graph, page, None, _attribute(key, value))
+    if lead:
+        # Text before the first bullet is one block, as Logseq shows it; it has no bullet line,
+        # so write-back leaves it alone (not recorded).
+        _add(graph, page, None, "\n".join(lead).strip("\n"))
+    blocks = graph.blocks
+    top = page.children
+    parents: list[Block | None] = [None]  # parents[d]: the parent of a node at depth d
+    for node in nodes:
+        depth = node.depth
+        parent = parents[depth]
+        text = node.text
+        if ":" in text or text[:1] == "#":
+            block = _add_node(graph, page, parent, text)
+        else:  # most blocks: plain text, no properties (inlined: this loop is the hot path)
+            uid = synthetic_uid(title, text, blocks)
+            block = Block(uid, text, page, parent, [], 0)
+            (top if parent is None else parent.children).append(block)
+            blocks[uid] = block
+        if record is not None:
+            record.append((block, node))
+        parents[depth + 1:] = (block,)
+    return page
+
+
+def _add_node(graph: Graph, page: Page, parent: Block | None, text: str) -> Block:
+    """A block that may carry properties, a heading or a drawer."""
+    if "::" not in text:
+        props: list[tuple[str, str]] = []
+    else:
+        text, props = _split_properties(text)
+    if ":END:" in text:
+        text = _DRAWER.sub("", text).strip("\n")
+    uid = heading = None
+    attributes: list[str] = []
+    for key, value in props:
+        lowered = key.lower()
+        if lowered == "id":
+            uid = uid or value.strip()
+        elif lowered == "heading":
+            heading = _heading_level(value)
+        elif lowered not in _INTERNAL and not lowered.startswith("logseq."):
+            attributes.append(_attribute(key, value))
+    level = 0
+    if text[:1] == "#":
+        match = _HEADING.match(text)
+        if match:
+            level = len(match.group(1))
+            text = text[match.end():]
+    if heading is not None:
+        level = heading or level
+    siblings: list[str] = []
+    if not text.strip() and attributes:
+        # A bullet holding only properties: Roam-style attribute blocks, where it stands.
+        text = attributes.pop(0)
+        siblings, attributes = attributes, []
+    if uid is not None and uid in graph.blocks:
+        uid = None  # a copied block repeating an id: the first keeps it
+    block = _add(graph, page, parent, text, uid, level)
+    for attribute in attributes:
+        _add(graph, page, block, attribute)
+    for attribute in siblings:
+        _add(graph, page, parent, attribute)
+    return block
+
+
+def _add(
+    graph: Graph, page: Page, parent: Block | None, text: str,
+    uid: str | None = None, heading: int = 0,
+) -> Block:
+    uid = uid or synthetic_uid(page.title, text, graph.blocks)
+    block = Block(uid, text, page, parent, [], heading)
+    (page.children if parent is None else parent.children).append(block)
+    graph.blocks[uid] = block
+    return block
+
+
+def _split_properties(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """A block's text without its property lines, and the properties in order.
+
+    Properties are the lines right after the first one, or after the code fence the block
+    opens with (or, for a block made of properties, from the first line on); a ``key:: value``
+    line further down is ordinary text.
+    """
+    lines = text.split("\n")
+    start = 0 if _PROPERTY.match(lines[0]) else title_lines(lines)
+    props: list[tuple[str, str]] = []
+    end = start
+    while end < len(lines):
+        match = _PROPERTY.match(lines[end]) if "::" in lines[end] else None
+        if match is None:
+            break
+        props.append((match.group(1), (match.group(2) or "").strip()))
+        end += 1
+    if not props:
+        return text, props
+    return "\n".join(lines[:start] + lines[end:]), props
+
+
+def title_lines(lines: list[str]) -> int:
+    """How many of a block's lines come before its properties: one, or a whole code fence."""
+    if lines[0].count(FENCE) % 2 == 0:
+        return 1
+    for index in range(1, len(lines)):
+        if lines[index].count(FENCE) % 2 == 1:
+            return index + 1
+    return len(lines)
+
+
+def _attribute(key: str, value: str) -> str:
+    return f"{key}:: {value}" if value else f"{key}::"
+
+
+def _heading_level(value: str) -> int:
+    value = value.strip().lower()
+    if value.isdigit():
+        return min(int(value), 6)
+    return 2 if value == "true" else 0
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise SourceError(path, f"cannot read file ({err.strerror or err})") from None
+
+
+# Titles and the graph's config -----------------------------------------------------------
+
+
+class _Config:
+    """What ``logseq/config.edn`` says about file names and journal titles (defaults if absent)."""
+
+    def __init__(self, text: str | None) -> None:
+        text = re.sub(r";.*", "", text or "")
+        # Graphs made before Logseq 0.8.9 use the legacy file-name format unless converted.
+        self.legacy = text != "" and not re.search(r":file/name-format\s+:triple-lowbar", text)
+        self.title_format = _edn_string(text, "journal/page-title-format", _DEFAULT_TITLE_FORMAT)
+        file_format = _edn_string(text, "journal/file-name-format", _DEFAULT_FILE_FORMAT)
+        self.journal_name = _date_pattern(file_format)
+        self.pages_dir = _edn_string(text, "pages-directory", "pages")
+        self.journals_dir = _edn_string(text, "journals-directory", "journals")
+
+    @classmethod
+    def load(cls, root: Path) -> _Config:
+        config = root / "logseq" / "config.edn"
+        try:
+            return cls(decode(config.read_bytes())[0]) if config.is_file() else cls(None)
+        except OSError:
+            return cls(None)
+
+    def page_files(self, root: Path) -> Iterator[tuple[str, bool]]:
+        """(posix path relative to ``root``, is a journal) of every page file, sorted."""
+        for folder, journal in ((self.pages_dir, False), (self.journals_dir, True)):
+            base = root / folder
+            if not base.is_dir():
+                continue
+            found = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                rel_dir = Path(dirpath).relative_to(root).as_posix()
+                found.extend(
+                    f"{rel_dir}/{name}" for name in filenames
+                    if name.lower().endswith(SUFFIX) and not name.startswith(".")
+                )
+            for rel in sorted(found):
+                yield rel, journal
+
+    def title(self, rel: str, journal: bool) -> str:
+        stem = rel.rsplit("/", 1)[-1][: -len(SUFFIX)]
+        if journal:
+            match = self.journal_name.fullmatch(stem)
+            if match:
+                with contextlib.suppress(ValueError):
+                    date = dt.date(int(match["y"]), int(match["m"]), int(match["d"]))
+                    return format_date(date, self.title_format)
+        if self.legacy and "%" not in stem and "___" not in stem:
+            stem = stem.replace(".", "/")
+        stem = stem.replace("___", "/")
+        if "%" in stem:
+            stem = unquote(stem)
+        return unicodedata.normalize("NFC", stem)
+
+
+def _edn_string(text: str, key: str, default: str) -> str:
+    match = re.search(r":" + re.escape(key) + r'\s+"([^"]*)"', text)
+    return match.group(1) if match and match.group(1) else default
+
+
+_DATE_TOKEN = re.compile(r"yyyy|yy|MMMM|MMM|MM|M|do|dd|d|EEEE|EEE|E")
+
+
+def _date_pattern(file_format: str) -> re.Pattern[str]:
+    """A regex for journal file names written with ``file_format`` (year, month, day tokens)."""
+    groups = {"yyyy": r"(?P<y>\d{4})", "MM": r"(?P<m>\d{2})", "M": r"(?P<m>\d{1,2})",
+              "dd": r"(?P<d>\d{2})", "d": r"(?P<d>\d{1,2})"}
+    parts, pos = [], 0
+    for match in _DATE_TOKEN.finditer(file_format):
+        parts.append(re.escape(file_format[pos:match.start()]))
+        parts.append(groups.get(match.group(), re.escape(match.group())))
+        pos = match.end()
+    parts.append(re.escape(file_format[pos:]))
+    try:
+        pattern = re.compile("".join(parts))
+    except re.error:  # a token used twice: fall back to Logseq's default
+        return _date_pattern(_DEFAULT_FILE_FORMAT)
+    if not {"y", "m", "d"} <= set(pattern.groupindex):
+        return _date_pattern(_DEFAULT_FILE_FORMAT)
+    return pattern
+
+
+def format_date(date: dt.date, fmt: str) -> str:
+    """``date`` in a Logseq (date-fns style) format such as "MMM do, yyyy" -> "Jan 15th, 2024"."""
+
+    def token(match: re.Match[str]) -> str:
+        name = match.group()
+        day = date.day
+        return {
+            "yyyy": f"{date.year:04d}", "yy": f"{date.year % 100:02d}",
+            "MMMM": date.strftime("%B"), "MMM": date.strftime("%b"),
+            "MM": f"{date.month:02d}", "M": str(date.month),
+            "do": f"{day}{_ordinal(day)}", "dd": f"{day:02d}", "d": str(day),
+            "EEEE": date.strftime("%A"), "EEE": date.strftime("%a"), "E": date.strftime("%a"),
+        }[name]
+
+    return _DATE_TOKEN.sub(token, fmt)
+
+
+def _ordinal(day: int) -> str:
+    if 11 <= day % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+# Write-back ------------------------------------------------------------------------------
+
+
+def write_back_ids(graph: Graph, blocks: Iterable[Block]) -> tuple[dict[str, str], list[str]]:
+    """Give each listed block that lacks an ``id::`` a new uuid, written into its file.
+
+    Per file: the file must still hold exactly the bytes the graph was read from (else it is
+    skipped with a warning: the user or Logseq changed it since), the lines are inserted, and
+    the new file replaces the old atomically (a temporary file in the same folder, then
+    ``os.replace``). Returns (old uid -> new uid, warnings); ``graph`` is updated to the new
+    uids, so the caller plans against what the folder now says.
+    """
+    by_file: dict[str, list[Block]] = {}
+    for block in blocks:
+        if is_synthetic(block.uid) and graph.blocks.get(block.uid) is block and block.page.path:
+            by_file.setdefault(block.page.path, []).append(block)
+    mapping: dict[str, str] = {}
+    warnings: list[str] = []
+    for rel, targets in by_file.items():
+        written = _write_file(graph, rel, targets, warnings)
+        for block, new in written.items():
+            mapping[block.uid] = new
+            block.uid = new
+    if mapping:
+        graph.blocks = {
+            mapping.get(uid, uid): block for uid, block in graph.blocks.items()
+        }
+    return mapping, warnings
+
+
+def _write_file(
+    graph: Graph, rel: str, targets: list[Block], warnings: list[str]
+) -> dict[Block, str]:
+    path = Path(graph.root) / rel
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        warnings.append(f"{path}: cannot read file ({err.strerror or err}); ids not written")
+        return {}
+    if digest(data) != graph.file_digests.get(rel):
+        warnings.append(f"{path}: changed since it was read; ids not written (next sync)")
+        return {}
+    text, utf8 = decode(data)
+    if not utf8:
+        warnings.append(f"{path}: not UTF-8; ids not written, to keep the file as it is")
+        return {}
+    parts = _LINE_END.split(text)
+    lines, ends = parts[0::2], [*parts[1::2], ""]
+    # Rebuild the page from the same bytes, so its blocks get the same uids as in the graph.
+    record: list[tuple[Block, Node]] = []
+    scratch = Graph(source=graph.source, name=graph.name)
+    title = targets[0].page.title
+    build_page(scratch, rel, parse(lines, indented=True), title, record)
+    nodes = {block.uid: node for block, node in record}
+    inserts: dict[int, list[str]] = {}
+    written: dict[Block, str] = {}
+    for block in targets:
+        node = nodes.get(block.uid)
+        if node is None:
+            warnings.append(f"{path}: block {block.uid} has no bullet of its own; id not written")
+            continue
+        new = str(uuid.uuid4())
+        after = node.line + title_lines(node.text.split("\n")) - 1
+        inserts.setdefault(after, []).append(f"{node.indent}  id:: {new}")
+        written[block] = new
+    if not written:
+        return {}
+    newline = ends[0] or "\n"
+    out: list[str] = []
+    for index, (line, end) in enumerate(zip(lines, ends, strict=True)):
+        out.append(line)
+        for extra in inserts.get(index, ()):
+            out.append(end or newline)
+            out.append(extra)
+        out.append(end)
+    new_data = "".join(out).encode()
+    if data.startswith(codecs.BOM_UTF8):
+        new_data = codecs.BOM_UTF8 + new_data
+    try:
+        _replace_atomically(path, new_data, data)
+    except _Changed:
+        warnings.append(f"{path}: changed while ids were written; ids not written (next sync)")
+        return {}
+    except OSError as err:
+        warnings.append(f"{path}: cannot write file ({err.strerror or err}); ids not written")
+        return {}
+    graph.file_digests[rel] = digest(new_data)
+    return written
+
+
+class _Changed(Exception):
+    pass
+
+
+def _replace_atomically(path: Path, new_data: bytes, expected: bytes) -> None:
+    """Write ``new_data`` to a temporary file beside ``path``, then swap it in, unless the file
+    no longer holds ``expected`` (checked last, to keep the window for a lost edit tiny)."""
+    mode = path.stat().st_mode & 0o7777
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(new_data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        if path.read_bytes() != expected:
+            raise _Changed
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
