@@ -24,7 +24,7 @@ from tools.graphgen import generate
 ROAM_TO_CSV = FIXTURES / "roam-to-csv"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SEED_JSON = SEEDS / "roam-bridge-demo.json"
-SEED_EDN = SEEDS / "roam-bridge-demo.edn"
+SEED_EDN = SEEDS / "roam-edn" / "roam-bridge-demo.edn"
 
 
 def structure(graph: Graph) -> dict[str, Any]:
