@@ -26,7 +26,9 @@ from anki.errors import DBError
 from addon.core import sync
 from addon.core.config import CardOptions, SyncOptions
 from addon.core.model import SourceError, gc_paused
-from addon.core.sources.detect import read_source
+from addon.core.sources import roam_api
+from addon.core.sources.detect import KINDS, ReadOptions, read_source
+from addon.core.writeback import write_ids
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -44,8 +46,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    read_options = ReadOptions(
+        include=tuple(args.include or ()), exclude=tuple(args.exclude or ()),
+        api_token=os.environ.get(roam_api.TOKEN_ENV, ""),
+        api_base_url=args.api_base_url or roam_api.DEFAULT_BASE_URL,
+        progress=_api_progress if roam_api.is_url(args.source) else None,
+    )
     try:
-        graph = read_source(args.source, args.graph)
+        graph = read_source(args.source, args.graph, args.kind, read_options)
+        if args.write_ids and not args.dry_run:
+            for warning in write_ids(graph, args.card_tag or CardOptions().card_tags):
+                print(f"roam-bridge: warning: {warning}", file=sys.stderr)
     except SourceError as err:
         print(f"roam-bridge: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -54,6 +65,7 @@ def _sync(args: argparse.Namespace) -> int:
         deck=args.deck or "",
         on_removed=args.on_removed,
         force=args.force,
+        download_images=not args.no_images,
     )
     try:
         report = run(graph, Path(args.collection), options, dry_run=args.dry_run)
@@ -70,6 +82,12 @@ def _sync(args: argparse.Namespace) -> int:
     if report.refused:
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def _api_progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():  # a log keeps only the outcome: one line on failure
+        print(f"\rroam-bridge: read {done} of {total} pages", file=sys.stderr,
+              end="\n" if done >= total else "")
 
 
 def run(graph, collection: Path, options: SyncOptions, dry_run: bool = False) -> sync.Report:
@@ -140,7 +158,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m tools.bridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sync_cmd = commands.add_parser("sync", help="sync a source into a collection")
-    sync_cmd.add_argument("source", help="export file, zip or folder")
+    sync_cmd.add_argument(
+        "source", help="export file (.json, .edn), zip, folder, or roam-api://GRAPH "
+        f"(token in ${roam_api.TOKEN_ENV})",
+    )
     sync_cmd.add_argument(
         "--collection", required=True, help="collection.anki2 (created if missing)"
     )
@@ -154,6 +175,17 @@ def _parser() -> argparse.ArgumentParser:
         "--on-removed", choices=("suspend", "delete", "keep"), default="suspend",
         help="what happens to notes whose block is gone (default: suspend)",
     )
+    sync_cmd.add_argument("--kind", choices=("auto", *KINDS), default="auto",
+                          help="the source's format (default: detected)")
+    sync_cmd.add_argument("--include", action="append", metavar="GLOB",
+                          help="only notes whose path matches (folder sources; repeatable)")
+    sync_cmd.add_argument("--exclude", action="append", metavar="GLOB",
+                          help="skip notes whose path matches (folder sources; repeatable)")
+    sync_cmd.add_argument("--write-ids", action="store_true",
+                          help="write id:: into Logseq card blocks that have none")
+    sync_cmd.add_argument("--no-images", action="store_true",
+                          help="leave images as links instead of downloading them into media")
+    sync_cmd.add_argument("--api-base-url", default="", help=argparse.SUPPRESS)
     return parser
 
 

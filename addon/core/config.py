@@ -81,6 +81,7 @@ class Config:
     panel_collapsed: bool = False
     roam_api_token: str = ""
     roam_api_base_url: str = "https://api.roamresearch.com"
+    download_images: bool = True
 
 
 def load_config(raw: dict[str, Any]) -> Config:
@@ -118,6 +119,7 @@ def load_config(raw: dict[str, Any]) -> Config:
         panel_collapsed=_typed(raw, "panel_collapsed", bool, False),
         roam_api_token=_typed(raw, "roam_api_token", str, ""),
         roam_api_base_url=_typed(raw, "roam_api_base_url", str, "https://api.roamresearch.com"),
+        download_images=_typed(raw, "download_images", bool, True),
     )
 
 

@@ -31,7 +31,8 @@ from ..core import sync
 from ..core.config import Config, ConfigError, SyncOptions, load_config
 from ..core.context import panel_index
 from ..core.model import Graph, SourceError, gc_paused
-from ..core.sources.detect import read_source
+from ..core.sources.detect import ReadOptions, read_source
+from ..core.writeback import write_ids
 from .context_panel import PanelIndex
 
 
@@ -194,7 +195,11 @@ class SyncController:
                 batch.cancelled = True
                 return
             try:
-                graph = read_source(source.path, source.graph, source.kind)
+                graph = read_source(source.path, source.graph, source.kind, ReadOptions(
+                    include=source.include, exclude=source.exclude,
+                    api_token=config.roam_api_token, api_base_url=config.roam_api_base_url,
+                ))
+                notices = write_ids(graph, config.cards.card_tags) if source.write_ids else []
             except SourceError as err:
                 batch.errors.append(str(err))
                 continue
@@ -205,8 +210,10 @@ class SyncController:
                                     "from another source; give each source its own graph")
                 continue
             options = SyncOptions(cards=config.cards, deck=source.deck,
-                                  on_removed=config.on_removed)
+                                  on_removed=config.on_removed,
+                                  download_images=config.download_images)
             plan = sync.plan(graph, col, options)
+            plan.warnings.extend(notices)
             batch.plans.append(plan)
             if self.panels is not None:
                 previous = self.panels.read(prefix)

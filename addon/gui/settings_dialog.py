@@ -1,4 +1,5 @@
-"""Tools > Roam Bridge > Settings…: sources, card tags, triggers, removal policy, API token.
+"""Tools > Roam Bridge > Settings…: sources, card tags, triggers, removal policy, images,
+API token.
 
 Writes the add-on's config through Anki's add-on manager, after validating it with the same
 ``load_config`` the engine uses; an invalid value is reported and nothing is written.
@@ -24,7 +25,7 @@ from aqt.qt import (
     QWidget,
     qconnect,
 )
-from aqt.utils import showWarning
+from aqt.utils import getText, showWarning
 
 from ..core.config import ON_REMOVED, ConfigError
 from ..core.sources.detect import default_graph_name
@@ -48,6 +49,7 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         for label, handler in (("Add export file…", self._add_file),
                                ("Add folder…", self._add_folder),
+                               ("Add Roam API graph…", self._add_api),
                                ("Remove", self._remove)):
             button = QPushButton(label, self)
             qconnect(button.clicked, handler)
@@ -87,6 +89,8 @@ class SettingsDialog(QDialog):
         self.nearby.setChecked(bool(raw.get("show_nearby", True)))
         self.collapsed = QCheckBox("Start with the reviewer's context panel collapsed", self)
         self.collapsed.setChecked(bool(raw.get("panel_collapsed", False)))
+        self.images = QCheckBox("Download images into Anki (else cards link to them)", self)
+        self.images.setChecked(bool(raw.get("download_images", True)))
         self.token = QLineEdit(raw.get("roam_api_token", ""), self)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         form.addRow("Card tags", self.card_tags)
@@ -97,6 +101,7 @@ class SettingsDialog(QDialog):
         form.addRow("Parents on the card", self.depth)
         form.addRow(self.nearby)
         form.addRow(self.collapsed)
+        form.addRow(self.images)
         form.addRow("Roam API token", self.token)
         holder = QWidget(self)
         holder.setLayout(form)
@@ -141,12 +146,20 @@ class SettingsDialog(QDialog):
 
     def _add_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Roam export", "", "Roam exports (*.json *.zip);;All files (*)"
+            self, "Roam export", "", "Roam exports (*.json *.edn *.zip);;All files (*)"
         )
         self._add(path)
 
     def _add_folder(self) -> None:
-        self._add(QFileDialog.getExistingDirectory(self, "Folder of Roam exports"))
+        self._add(QFileDialog.getExistingDirectory(
+            self, "Folder of Roam exports, or a Logseq, Obsidian or Markdown notes folder"
+        ))
+
+    def _add_api(self) -> None:
+        graph, ok = getText("Roam graph name (as in its URL):", parent=self,
+                            title="Sync from the Roam API")
+        if ok and graph.strip():
+            self._add(f"roam-api://{graph.strip()}")
 
     def _remove(self) -> None:
         row = self.source_list.currentRow()
@@ -169,6 +182,7 @@ class SettingsDialog(QDialog):
             context_depth=self.depth.currentData(),
             show_nearby=self.nearby.isChecked(),
             panel_collapsed=self.collapsed.isChecked(),
+            download_images=self.images.isChecked(),
             roam_api_token=self.token.text().strip(),
         )
         try:

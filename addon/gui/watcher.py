@@ -2,16 +2,17 @@
 
 Editors and browsers save atomically (write a temporary file, rename it over the old one),
 which makes QFileSystemWatcher forget the path: each check re-adds what should be watched.
-For a folder source we watch the folder (it reports new and renamed files) and its newest
-export (which reports being rewritten in place), never every file in it: a Downloads
-folder holds thousands. Bursts of events are debounced, the checks (which hash the export)
-run off the main thread, and a save that changed nothing triggers nothing.
+For a folder of exports we watch the folder (it reports new and renamed files) and its
+newest export (which reports being rewritten in place), never every file in it: a Downloads
+folder holds thousands. A notes folder (Logseq, Obsidian, Markdown) has its folders watched
+and is also polled, since a note rewritten in place is reported by no folder's events. Bursts
+of events are debounced, the checks run off the main thread, and a save that changed nothing
+triggers nothing. A Roam API source is not watched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,29 +20,29 @@ from aqt.main import AnkiQt
 from aqt.operations import QueryOp
 from aqt.qt import QFileSystemWatcher, QObject, QTimer, qconnect
 
-from ..core.model import SourceError
-from ..core.sources import roam_json
-from ..core.sources.detect import fingerprint
-from ..core.sources.exports import newest_export
+from ..core.sources import roam_api
+from ..core.sources.detect import fingerprint, is_notes_folder, watch_paths
 
 DEBOUNCE_MS = 1500
+POLL_MS = 30_000
+# Folders of one notes folder watched at most (inotify watches are a per-user budget).
+MAX_WATCHED_FOLDERS = 200
 
-Survey = tuple[dict[str, str], set[str]]
+Survey = tuple[dict[str, str], set[str], bool]
 
 
 def survey(sources: list[str]) -> Survey:
-    """Each source's fingerprint, and the paths to watch for it (worker thread)."""
+    """Each source's fingerprint, the paths to watch for it, and whether any source needs
+    polling (worker thread)."""
     prints: dict[str, str] = {}
     paths: set[str] = set()
+    poll = False
     for source in sources:
         prints[source] = fingerprint(source)
-        paths.add(source)
-        if os.path.isdir(source):
-            with contextlib.suppress(OSError, SourceError):
-                paths.add(str(newest_export(Path(source), roam_json.SUFFIXES)))
-        else:  # an atomic save replaces the file: its folder sees the rename
-            paths.add(os.path.dirname(source) or ".")
-    return prints, {p for p in paths if os.path.exists(p)}
+        with contextlib.suppress(OSError):
+            paths.update(sorted(watch_paths(source))[:MAX_WATCHED_FOLDERS])
+            poll = poll or is_notes_folder(source)
+    return prints, paths, poll
 
 
 class SourceWatcher(QObject):
@@ -57,12 +58,15 @@ class SourceWatcher(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         qconnect(self._timer.timeout, lambda: self._survey(initial=False))
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        qconnect(self._poll.timeout, lambda: self._survey(initial=False))
 
     def watch(self, sources: list[str]) -> None:
         """Watch these source paths (replacing any earlier set); their current state counts
         as already synced."""
         self.stop()
-        self.sources = [str(Path(p).expanduser()) for p in sources]
+        self.sources = [p if roam_api.is_url(p) else str(Path(p).expanduser()) for p in sources]
         if not self.sources:
             return
         self._watcher = QFileSystemWatcher(self)
@@ -73,6 +77,7 @@ class SourceWatcher(QObject):
     def stop(self) -> None:
         self.generation += 1  # results of surveys already under way are dropped
         self._timer.stop()
+        self._poll.stop()
         if self._watcher is not None:
             self._watcher.deleteLater()
             self._watcher = None
@@ -92,7 +97,9 @@ class SourceWatcher(QObject):
     def _surveyed(self, found: Survey, generation: int, initial: bool) -> None:
         if generation != self.generation or self._watcher is None:
             return
-        prints, paths = found
+        prints, paths, poll = found
+        if poll and not self._poll.isActive():
+            self._poll.start()
         watched = set(self._watcher.files()) | set(self._watcher.directories())
         if watched - paths:
             self._watcher.removePaths(list(watched - paths))
