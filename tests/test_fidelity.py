@@ -1,8 +1,8 @@
 """Whole exports, every block rendered: no Roam markup left raw outside code, nothing live.
 
-The exports are the real ones in ``tests/fixtures`` (copies of /work/shared/fixtures; the EDN
-ones join when the EDN reader lands), the demo seed, and ``render_corpus/syntax.json``, which
-uses every piece of syntax, nested in one another.
+The exports are the real ones in ``tests/fixtures`` (copies of /work/shared/fixtures, JSON and
+EDN), the demo seed in every format, and ``render_corpus/syntax.json``, which uses every piece
+of syntax, nested in one another.
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import pytest
 from addon.core.model import Graph
 from addon.core.render import Renderer
 from addon.core.sources import roam_json
+from addon.core.sources.detect import read_source
 from tests.test_render import assert_harmless
 
 ROOT = Path(__file__).parent
+SEEDS = ROOT.parent / "seeds"
 EXPORTS = [*sorted((ROOT / "fixtures").glob("*/*.json")),
-           ROOT.parent / "seeds" / "roam-bridge-demo.json",
+           *sorted((ROOT / "fixtures").glob("*/*.edn")),
+           SEEDS / "roam-bridge-demo.json", SEEDS / "roam-edn", SEEDS / "roam-markdown",
+           SEEDS / "logseq", SEEDS / "obsidian",
            ROOT / "render_corpus" / "syntax.json"]
 MARKUP = ("[[", "((", "{{", "^^", "**", "__", "$$")
 # Anki's cloze markers are meant to survive rendering.
@@ -74,7 +78,9 @@ def leaks(out: str) -> list[str]:
 
 
 def load(path: Path) -> Graph:
-    return roam_json.read(path, path.stem.replace(":", "-"))
+    if path.suffix == ".json":
+        return roam_json.read(path, path.stem.replace(":", "-"))
+    return read_source(path, "fidelity")
 
 
 @pytest.mark.parametrize("path", EXPORTS, ids=lambda p: p.name)
