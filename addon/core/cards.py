@@ -235,8 +235,7 @@ class _Builder:
         page: _PageInfo,
         ancestors: list[Block],
     ) -> CardSpec:
-        text = cloze_text(block.string, self.options.highlight_cloze)
-        kind: Kind = "cloze" if text is not None else "basic"
+        kind: Kind = "cloze" if has_cloze(block.string, self.options.highlight_cloze) else "basic"
         direction = own.get("direction")
         is_reversed = kind == "basic" and (
             REVERSE_TAG in self._tags_in(block) or bool(direction and "<->" in direction[1])
@@ -336,6 +335,35 @@ def number_clozes(
     memory, auto clozes take the lowest free numbers in order. Shorthand inside code, math or
     ``{{widgets}}`` is left alone.
     """
+    found = _cloze_spans(text, highlight)
+    if found is None:
+        return None
+    spans, used = found
+    spans.sort()
+    autos = [(i, _cloze_digest(content)) for i, (_, _, n, content) in enumerate(spans)
+             if n is None]
+    numbers = _auto_numbers([d for _, d in autos], used, memory)
+    assigned = dict(zip((i for i, _ in autos), numbers, strict=True))
+    pieces: list[str] = []
+    cursor = 0
+    for i, (start, end, number, content) in enumerate(spans):
+        pieces.append(text[cursor:start])
+        pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces), tuple(zip((d for _, d in autos), numbers, strict=True))
+
+
+def has_cloze(text: str, highlight: bool = False) -> bool:
+    """Whether the block is a cloze note (cheaper than numbering its clozes)."""
+    return _cloze_spans(text, highlight) is not None
+
+
+def _cloze_spans(
+    text: str, highlight: bool
+) -> tuple[list[tuple[int, int, int | None, str]], set[int]] | None:
+    """Every cloze in ``text`` as ``(start, end, explicit number or None, content)``, and the
+    explicit numbers; None when there is no cloze."""
     if "{" not in text and not (highlight and ("^^" in text or "==" in text)):
         return None
     masked = _mask_opaque(text)
@@ -358,19 +386,7 @@ def number_clozes(
             spans.append((m.start(), m.end(), None, text[m.start(group) : m.end(group)]))
     if not spans and not used:
         return None
-    spans.sort()
-    autos = [(i, _cloze_digest(content)) for i, (_, _, n, content) in enumerate(spans)
-             if n is None]
-    numbers = _auto_numbers([d for _, d in autos], used, memory)
-    assigned = dict(zip((i for i, _ in autos), numbers, strict=True))
-    pieces: list[str] = []
-    cursor = 0
-    for i, (start, end, number, content) in enumerate(spans):
-        pieces.append(text[cursor:start])
-        pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
-        cursor = end
-    pieces.append(text[cursor:])
-    return "".join(pieces), tuple(zip((d for _, d in autos), numbers, strict=True))
+    return spans, used
 
 
 def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -> list[int]:

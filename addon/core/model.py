@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import quote
 
 SOURCE_KINDS = ("roam", "logseq", "obsidian", "markdown")
@@ -138,14 +139,15 @@ class Graph:
         """
         block = self.blocks.get(uid)
         page = block.page if block is not None else self._page_by_uid(uid)
+        name = self._quoted_name
         if self.source == "roam":
             if is_synthetic(uid):
                 target = page.uid if page is not None and page.uid else ""
-                base = f"https://roamresearch.com/#/app/{quote(self.name)}"
+                base = f"https://roamresearch.com/#/app/{name}"
                 return f"{base}/page/{quote(target)}" if target else base
-            return f"https://roamresearch.com/#/app/{quote(self.name)}/page/{quote(uid)}"
+            return f"https://roamresearch.com/#/app/{name}/page/{quote(uid)}"
         if self.source == "logseq":
-            base = f"logseq://graph/{quote(self.name, safe='')}"
+            base = f"logseq://graph/{name}"
             if block is not None and not is_synthetic(uid):
                 return f"{base}?block-id={quote(uid, safe='')}"
             return f"{base}?page={quote(page.title, safe='')}" if page is not None else base
@@ -153,8 +155,13 @@ class Graph:
             file = page.path.removesuffix(".md") or page.title
             if block is not None and not is_synthetic(uid):
                 file = f"{file}#^{uid}"
-            return f"obsidian://open?vault={quote(self.name, safe='')}&file={quote(file, safe='')}"
+            return f"obsidian://open?vault={name}&file={quote(file, safe='')}"
         return ""
+
+    @cached_property
+    def _quoted_name(self) -> str:
+        # Roam keeps "/" in its URLs' graph part; the deep-link schemes take it as a value.
+        return quote(self.name) if self.source == "roam" else quote(self.name, safe="")
 
     def _page_by_uid(self, uid: str) -> Page | None:
         if not uid:
