@@ -54,8 +54,11 @@ _MARKUP_CHARS = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]")
 # A link target: no spaces, parentheses only balanced one level deep, as in
 # https://en.wikipedia.org/wiki/Mercury_(planet)
 _URL_BODY = r"(?:[^()\s]|\([^()\s]*\))+"
-# MathJax commands that make links, styles or raw HTML: shown as text, never run.
-_UNSAFE_TEX = re.compile(r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox)\b")
+# MathJax commands that make links, styles or raw HTML (\mmlToken takes href and style
+# attributes): shown as text, never run.
+_UNSAFE_TEX = re.compile(
+    r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox|mmlToken)\b"
+)
 _EMPHASIS = r"(\*\*|__|\^\^|~~)(.+?)\1"
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
