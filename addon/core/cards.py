@@ -25,10 +25,17 @@ from typing import Literal
 from .config import CardOptions
 from .context import ContextBuilder
 from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
-from .render import REF, REF_DEPTH_LIMIT, ImageResolver, Renderer, page_title_text
+from .render import (
+    REF,
+    REF_DEPTH_LIMIT,
+    ImageResolver,
+    Renderer,
+    defuse_tex,
+    page_title_text,
+)
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 Kind = Literal["basic", "cloze"]
 # Which number each auto-numbered cloze got: ``(content digest, number)`` in text order.
@@ -289,6 +296,10 @@ class _Builder:
     # Rendering (lazy) ---------------------------------------------------------------------
 
     def _render(self, spec: CardSpec) -> dict[str, str]:
+        # Anki typesets TeX anywhere in a field, not only in our math: see render.defuse_tex.
+        return {name: defuse_tex(value) for name, value in self._fields(spec).items()}
+
+    def _fields(self, spec: CardSpec) -> dict[str, str]:
         block, r = spec.block, self.renderer
         back = self._children_html(block)
         context = self.context.card_html(block)
