@@ -38,7 +38,8 @@ from .render import (
 RENDER_VERSION = "4"
 
 Kind = Literal["basic", "cloze"]
-# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order.
+# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order; an
+# entry with an empty digest only records the highest number ever given (see number_clozes).
 ClozeMemory = tuple[tuple[str, int], ...]
 HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
@@ -381,7 +382,13 @@ def number_clozes(
         pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
         cursor = end
     pieces.append(text[cursor:])
-    return "".join(pieces), tuple(zip((d for _, d in autos), numbers, strict=True))
+    remembered = tuple(zip((d for _, d in autos), numbers, strict=True))
+    # A removed cloze's card stays (suspended, with its history): its number is retired for
+    # good, even when it was the highest, so the highest number ever given is kept too.
+    highest = max((n for _, n in memory), default=0)
+    if highest > max(numbers, default=0):
+        remembered += (("", highest),)
+    return "".join(pieces), remembered
 
 
 def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -> list[int]:
@@ -391,7 +398,8 @@ def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -
     result: list[int | None] = [None] * len(digests)
     remembered: dict[str, list[int]] = defaultdict(list)
     for digest, number in memory:
-        remembered[digest].append(number)
+        if digest:
+            remembered[digest].append(number)
     # 1. Same content, same number.
     for i, digest in enumerate(digests):
         for number in remembered.get(digest, ()):
