@@ -199,6 +199,9 @@ class SyncPlan:
     # Key -> GUID for new notes whose own GUID a re-matched note already holds (see
     # _spare_guids); every other new note's GUID is guid_for(key).
     guids: dict[str, str] = field(default_factory=dict)
+    # Key -> the images each new note shows (see _media_of), found while planning: by apply
+    # time the add-on has released the graph, and a block's children are gone.
+    new_media: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def guid(self, spec: CardSpec) -> str:
         return self.guids.get(spec.key) or guid_for(spec.key)
@@ -343,6 +346,8 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
             result.creates = [s for s in result.creates if id(s) not in taken]
             changed.extend(rematched)
     result.guids = _spare_guids(result.creates, existing)
+    if media is not None:
+        result.new_media = {spec.key: _media_of(spec, media) for spec in result.creates}
 
     for note, spec in changed:
         if note.state is not None and note.state.clozes and spec.kind == "cloze":
@@ -745,13 +750,12 @@ def _add_notes(
 ) -> list[int]:
     blanks = _blank_notes(col, types)
     requests = []
-    media = sync_plan.media
     for spec in sync_plan.creates:
         note = _copy_note(blanks[spec.kind])
         note.guid = sync_plan.guid(spec)
         state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location,
                           clozes=spec.clozes, page=_page_to_remember(spec),
-                          media=_media_of(spec, media))
+                          media=sync_plan.new_media.get(spec.key, ()))
         _fill(note, spec.fields, spec.key, state)
         note.tags = list(spec.tags)
         requests.append(AddNoteRequest(note, decks.id(spec.deck)))  # type: ignore[arg-type]
