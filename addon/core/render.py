@@ -591,7 +591,9 @@ class AttributePattern(InlineProcessor):
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         key = page_title_text(m.group(1)).strip().strip("[]#").strip()
-        return _span("rb-attr-name", f"{key}:"), m.start(0), m.end(0)
+        el = etree.Element("span", {"class": "rb-attr-name"})
+        el.text = f"{key}:"  # not atomic: the later patterns render emphasis in the name
+        return el, m.start(0), m.end(0)
 
 
 class FencePattern(InlineProcessor):
