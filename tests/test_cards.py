@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -204,3 +205,29 @@ def test_tags_attribute_mixes_links_and_plain_words() -> None:
                   block("Q #card", uid="q"))]
     assert cards_of(pages)["q"].tags == ("roam::Machine_Learning", "roam::physics",
                                          "roam::stats")
+
+
+LIVE_TEX = re.compile(r"\\(href|style|class|cssId|data|mmlToken|bbox)\b")
+
+
+def test_tex_outside_math_markup_cannot_make_links_or_styles_on_the_card() -> None:
+    """Anki typesets \\( \\) and \\[ \\] anywhere in a field, with no "safe" filter: TeX written
+    as plain text (in the block, in code of a parent shown as a crumb, in a page title or an
+    attribute name) must not reach the card as a live \\href or \\style."""
+    tex = r"\(\href{javascript:alert(1)}{x}\)"
+    pages = [page(
+        f"Page {tex}",
+        block(r"\[\style{background:url(https://e.example/a.png)}{x}\]:: v"),
+        block(
+            f"parent `{tex}`",
+            block(f"Q {tex} #card", block(f"answer {tex}"), uid="q"),
+            block(f"{{a}} {tex} #card", uid="c"),
+        ),
+    )]
+    specs = cards_of(pages)
+    for spec in specs.values():
+        for name, value in spec.fields.items():
+            assert not LIVE_TEX.search(value), (name, value)
+    # Still shown as written, apart from an invisible break after the backslash.
+    shown = specs["q"].fields.get("Front") or specs["q"].fields["Text"]
+    assert "href" in shown and "alert(1)" in shown

@@ -150,3 +150,25 @@ def test_notes_with_real_ids_are_never_rematched(syncer: Syncer) -> None:
     report = syncer(moved, force=True)
     assert (report.created, report.orphaned) == (1, 1)
     assert ORPHAN_TAG in syncer.col.get_note(nid).tags
+
+
+def test_a_new_block_with_the_text_a_rematched_note_once_had_gets_its_own_note(
+    syncer: Syncer,
+) -> None:
+    """The rematched note keeps the GUID of its first key; a new block that later takes that
+    key (same page, same text) is a different block and must still get a note."""
+    pages = [{"title": "P", "children": [raw("What is a cell? #card", raw("Unit of life."))]}]
+    syncer(pages)
+    pages[0]["children"][0]["string"] = "What is a cell, really? #card"
+    assert syncer(pages).updated == 1
+    pages[0]["children"].append(raw("What is a cell? #card", raw("A room in a prison.")))
+
+    report = syncer(pages)
+
+    assert (report.created, report.unchanged, report.warnings) == (1, 1, [])
+    notes = by_front(syncer.col)
+    assert set(notes) == {"What is a cell, really?", "What is a cell?"}
+    guids = {syncer.col.get_note(nid).guid for nid in notes.values()}
+    assert len(guids) == 2
+    # And the next run is a no-op that finds both.
+    assert syncer(pages).unchanged == 2

@@ -168,6 +168,12 @@ def test_math_cannot_make_links_or_styles(command: str) -> None:
     assert f"\\{command}{{" not in out and f"\\text{{{command}}}" in out
 
 
+def test_math_cannot_make_links_through_mml_tokens() -> None:
+    # MathJax's \mmlToken takes href, style and class attributes; Anki loads no "safe" filter.
+    out = Renderer().inline('$$\\mmlToken{mi}[href="javascript:alert(1)",style="x"]{x}$$')
+    assert "\\mmlToken" not in out and "\\text{mmlToken}" in out
+
+
 def test_entities_show_as_written_never_as_markup() -> None:
     out = Renderer().inline("&#x3C;script&#x3E; and &lt;b&gt; **x**")
     assert out == "&amp;#x3C;script&amp;#x3E; and &amp;lt;b&amp;gt; <strong>x</strong>"

@@ -74,6 +74,9 @@ def render(text: str) -> str:
         ("Author:: [[Ada Lovelace]]",
          '<span class="rb-attr-name">Author:</span> <span class="rb-page">Ada Lovelace</span>'),
         ("[[Source]]:: a book", '<span class="rb-attr-name">Source:</span> a book'),
+        # Emphasis in the name renders too: no raw ** or __ left in what is shown.
+        ("**Key**:: v", '<span class="rb-attr-name"><strong>Key</strong>:</span> v'),
+        ("__Note__ on it:: v", '<span class="rb-attr-name"><em>Note</em> on it:</span> v'),
         # Quotes and rules
         ("> to be or not", "<blockquote>\n<p>to be or not</p>\n</blockquote>"),
         ("[[>]] to be or not", "<blockquote>\n<p>to be or not</p>\n</blockquote>"),

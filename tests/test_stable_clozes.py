@@ -46,6 +46,32 @@ def test_removed_then_new_content_takes_a_fresh_number() -> None:
     assert cloze_text("{a} {c} {d}", memory=memory) == "{{c1::a}} {{c3::c}} {{c4::d}}"
 
 
+def test_the_number_of_a_removed_last_cloze_stays_retired() -> None:
+    _, memory = number_clozes("{a} {b}")  # type: ignore[misc]
+    _, memory = number_clozes("{a}", memory=memory)  # type: ignore[misc]
+    # b's card (c2) still exists, with b's history: a later cloze must not inherit it.
+    numbered = number_clozes("{a} {z}", memory=memory)
+    assert numbered is not None and numbered[0] == "{{c1::a}} {{c3::z}}"
+    # Nor the one after that, once z is gone again.
+    _, memory = number_clozes("{a}", memory=numbered[1])  # type: ignore[misc]
+    assert cloze_text("{a} {y}", memory=memory) == "{{c1::a}} {{c4::y}}"
+
+
+def test_a_cloze_added_after_one_was_removed_gets_a_card_of_its_own(syncer: Syncer) -> None:
+    pages = [page("P", block("{Paris} is in {France} #card", uid="cap"))]
+    syncer(pages)
+    nid = syncer.note("cap").id
+    review(syncer.col, nid)
+    france = card_of(syncer, nid, 1)
+    syncer(edited(pages, "cap", "{Paris} is a city #card"))
+    syncer(edited(pages, "cap", "{Paris} is a city on the {Seine} #card"))
+    text = syncer.note("cap")["Text"]
+    assert "{{c2::" not in text and "{{c3::Seine}}" in text
+    # France's reviewed card stays suspended; the Seine has a new card.
+    assert syncer.col.get_card(france).queue == -1
+    assert card_of(syncer, nid, 2) not in (None, france)
+
+
 def test_without_memory_numbers_are_the_lowest_free_in_order() -> None:
     assert cloze_text("{x} {{c1::y}} {z}") == "{{c2::x}} {{c1::y}} {{c3::z}}"
 

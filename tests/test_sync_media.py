@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import pytest
 from anki.collection import Collection
 
+from addon.core import sync
+from addon.core.config import SyncOptions
+from addon.core.sources.roam_json import build_graph
 from tests.conftest import Syncer
 from tests.http_server import LocalServer, Reply
 from tests.roam import block, page
@@ -90,3 +93,21 @@ def test_images_can_be_left_remote(syncer: Syncer, server: LocalServer) -> None:
     syncer(pages_with(url), download_images=False)
     assert server.hits["/cat.png"] == 0
     assert f'src="{url}"' in syncer.note("pic")["Front"]
+
+
+def test_an_image_on_the_back_is_not_downloaded_again_after_the_graph_is_released(
+    col: Collection, server: LocalServer
+) -> None:
+    """The add-on frees the graph (Graph.release) on the worker thread between planning and
+    apply: what a new note remembers about its images must not depend on the graph then."""
+    url = server.add("/cat.png", Reply(body=PNG, content_type="image/png"))
+    pages = [page("Pics", block("What is on the back? #card", block(f"![a cat]({url})"),
+                                uid="pic"))]
+    graph = build_graph(copy.deepcopy(pages), "test")
+    the_plan = sync.plan(graph, col, SyncOptions())
+    graph.release()
+    assert sync.apply(the_plan, col).created == 1
+
+    syncer = Syncer(col)
+    assert syncer(edited(pages, "pic", "What is on the back, then? #card")).updated == 1
+    assert server.hits["/cat.png"] == 1

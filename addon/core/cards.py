@@ -25,13 +25,21 @@ from typing import Literal
 from .config import CardOptions
 from .context import ContextBuilder
 from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
-from .render import REF, REF_DEPTH_LIMIT, ImageResolver, Renderer, page_title_text
+from .render import (
+    REF,
+    REF_DEPTH_LIMIT,
+    ImageResolver,
+    Renderer,
+    defuse_tex,
+    page_title_text,
+)
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 Kind = Literal["basic", "cloze"]
-# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order.
+# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order; an
+# entry with an empty digest only records the highest number ever given (see number_clozes).
 ClozeMemory = tuple[tuple[str, int], ...]
 HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
@@ -288,6 +296,10 @@ class _Builder:
     # Rendering (lazy) ---------------------------------------------------------------------
 
     def _render(self, spec: CardSpec) -> dict[str, str]:
+        # Anki typesets TeX anywhere in a field, not only in our math: see render.defuse_tex.
+        return {name: defuse_tex(value) for name, value in self._fields(spec).items()}
+
+    def _fields(self, spec: CardSpec) -> dict[str, str]:
         block, r = spec.block, self.renderer
         back = self._children_html(block)
         context = self.context.card_html(block)
@@ -351,7 +363,13 @@ def number_clozes(
         pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
         cursor = end
     pieces.append(text[cursor:])
-    return "".join(pieces), tuple(zip((d for _, d in autos), numbers, strict=True))
+    remembered = tuple(zip((d for _, d in autos), numbers, strict=True))
+    # A removed cloze's card stays (suspended, with its history): its number is retired for
+    # good, even when it was the highest, so the highest number ever given is kept too.
+    highest = max((n for _, n in memory), default=0)
+    if highest > max(numbers, default=0):
+        remembered += (("", highest),)
+    return "".join(pieces), remembered
 
 
 def has_cloze(text: str, highlight: bool = False) -> bool:
@@ -396,7 +414,8 @@ def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -
     result: list[int | None] = [None] * len(digests)
     remembered: dict[str, list[int]] = defaultdict(list)
     for digest, number in memory:
-        remembered[digest].append(number)
+        if digest:
+            remembered[digest].append(number)
     # 1. Same content, same number.
     for i, digest in enumerate(digests):
         for number in remembered.get(digest, ()):

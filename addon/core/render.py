@@ -54,8 +54,13 @@ _MARKUP_CHARS = re.compile(r"[`*_^~\[\]()#{}$>!&\n\\]")
 # A link target: no spaces, parentheses only balanced one level deep, as in
 # https://en.wikipedia.org/wiki/Mercury_(planet)
 _URL_BODY = r"(?:[^()\s]|\([^()\s]*\))+"
-# MathJax commands that make links, styles or raw HTML: shown as text, never run.
-_UNSAFE_TEX = re.compile(r"\\(href|style|class|cssId|data|unicode|require|html|fbox|bbox)\b")
+# MathJax commands that make links, styles or raw HTML (\mmlToken takes href and style
+# attributes): shown as text, never run.
+_UNSAFE_TEX_NAMES = "href|style|class|cssId|data|unicode|require|html|fbox|bbox|mmlToken"
+_UNSAFE_TEX = re.compile(rf"\\({_UNSAFE_TEX_NAMES})\b")
+# The same commands anywhere else in a field: Anki typesets \( \) and \[ \] wherever they
+# occur, so plain text (a page title, code of a parent shown as a crumb) can hold live TeX.
+_UNSAFE_TEX_ANYWHERE = re.compile(rf"\\(?=(?:{_UNSAFE_TEX_NAMES})\b)")
 _EMPHASIS = r"(\*\*|__|\^\^|~~)(.+?)\1"
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -90,6 +95,15 @@ def is_safe_image_src(src: str) -> bool:
     if _HTTP_URL.match(src):
         return True
     return bool(_MEDIA_NAME.match(src)) and ".." not in src and not src.startswith(".")
+
+
+def defuse_tex(html_text: str) -> str:
+    """``html_text`` with a zero-width space after the backslash of every TeX command that
+    makes links or styles (see ``_UNSAFE_TEX``): it reads the same, but MathJax no longer sees
+    the command. For a whole field, since Anki typesets TeX anywhere in it."""
+    if "\\" not in html_text:
+        return html_text
+    return _UNSAFE_TEX_ANYWHERE.sub("\\\\\u200b", html_text)
 
 
 def needs_markdown(text: str) -> bool:
@@ -577,7 +591,9 @@ class AttributePattern(InlineProcessor):
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         key = page_title_text(m.group(1)).strip().strip("[]#").strip()
-        return _span("rb-attr-name", f"{key}:"), m.start(0), m.end(0)
+        el = etree.Element("span", {"class": "rb-attr-name"})
+        el.text = f"{key}:"  # not atomic: the later patterns render emphasis in the name
+        return el, m.start(0), m.end(0)
 
 
 class FencePattern(InlineProcessor):

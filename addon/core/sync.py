@@ -196,6 +196,15 @@ class SyncPlan:
     warnings: list[str] = field(default_factory=list)
     # Images the rendered notes need, downloaded during planning, written by apply.
     media: MediaStore | None = field(default=None, repr=False)
+    # Key -> GUID for new notes whose own GUID a re-matched note already holds (see
+    # _spare_guids); every other new note's GUID is guid_for(key).
+    guids: dict[str, str] = field(default_factory=dict)
+    # Key -> the images each new note shows (see _media_of), found while planning: by apply
+    # time the add-on has released the graph, and a block's children are gone.
+    new_media: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def guid(self, spec: CardSpec) -> str:
+        return self.guids.get(spec.key) or guid_for(spec.key)
 
     @property
     def has_changes(self) -> bool:
@@ -336,6 +345,9 @@ def _plan(graph: Graph, col: Collection, options: SyncOptions) -> SyncPlan:
             gone = [n for n in gone if id(n) not in taken]
             result.creates = [s for s in result.creates if id(s) not in taken]
             changed.extend(rematched)
+    result.guids = _spare_guids(result.creates, existing)
+    if media is not None:
+        result.new_media = {spec.key: _media_of(spec, media) for spec in result.creates}
 
     for note, spec in changed:
         if note.state is not None and note.state.clozes and spec.kind == "cloze":
@@ -389,30 +401,30 @@ def apply_all(plans: Sequence[SyncPlan], col: Collection) -> Report:
         types, warnings = notetypes.ensure(col)
         report.warnings.extend(warnings)
         decks = _DeckIds(col)
-        taken = _taken_guids(col, [spec.key for p in plans for spec in p.creates])
+        taken = _taken_guids(col, [p.guid(spec) for p in plans for spec in p.creates])
         for sync_plan in plans:
-            sync_plan.creates = _not_taken(sync_plan.creates, taken, report.warnings)
+            sync_plan.creates = _not_taken(sync_plan, taken, report.warnings)
             report.created_ids.extend(_apply(sync_plan, col, types, decks))
         report.created = len(report.created_ids)
         report.changes = col.merge_undo_entries(undo_entry)
     return report
 
 
-def _taken_guids(col: Collection, keys: list[str]) -> set[str]:
+def _taken_guids(col: Collection, guids: list[str]) -> set[str]:
     """GUIDs of new notes that some note already has: a note of ours in a note type we do
     not manage (a user's clone), or a second source naming the same graph."""
     taken: set[str] = set()
-    for chunk in _batches([guid_for(key) for key in keys], size=500):  # SQL parameter limit
+    for chunk in _batches(guids, size=500):  # SQL parameter limit
         marks = ",".join("?" * len(chunk))
         taken.update(col.db.list(f"select guid from notes where guid in ({marks})", *chunk))
     return taken
 
 
-def _not_taken(specs: list[CardSpec], taken: set[str], warnings: list[str]) -> list[CardSpec]:
+def _not_taken(sync_plan: SyncPlan, taken: set[str], warnings: list[str]) -> list[CardSpec]:
     """Never two notes for one key: a spec whose GUID exists already is not added again."""
     kept = []
-    for spec in specs:
-        guid = guid_for(spec.key)
+    for spec in sync_plan.creates:
+        guid = sync_plan.guid(spec)
         if guid in taken:
             warnings.append(f"{spec.key}: a note with this block's id exists outside Roam "
                             "Bridge's note types (or twice in the sources); not added again")
@@ -428,7 +440,7 @@ def _apply(
     _change_kinds(col, types, sync_plan.updates)
     if sync_plan.media is not None:
         sync_plan.media.write(col)
-    created = _add_notes(col, types, sync_plan.creates, decks, sync_plan.media)
+    created = _add_notes(col, types, sync_plan, decks)
     _update_notes(col, types, [*sync_plan.updates, *sync_plan.orphans])
     _move_decks(col, sync_plan.updates, decks)
     _set_suspended(col, [*sync_plan.updates, *sync_plan.orphans])
@@ -527,6 +539,24 @@ def _rematch(
     old_items = [Item(n.state.page if n.state else "", _comparable(n.fields)) for n in old]
     new_items = [Item(s.block.page.title, _comparable(s.fields)) for s in creates]
     return [(old[i], creates[j]) for i, j in pair_by_similarity(old_items, new_items)]
+
+
+def _spare_guids(creates: list[CardSpec], existing: dict[str, ExistingNote]) -> dict[str, str]:
+    """GUIDs for new notes whose key's own GUID a note of ours holds under another key: a
+    re-matched note keeps the GUID of the key it was created under, and a new block can later
+    have that key again (the old text back on the page). It is a different block, so it gets
+    a note of its own, under the key's GUID with a counter (still the same on every device)."""
+    held = {note.guid: note.key for note in existing.values()}
+    spare: dict[str, str] = {}
+    for spec in creates:
+        if held.get(guid_for(spec.key), spec.key) == spec.key:
+            continue
+        n = 2
+        while (guid := guid_for(f"{spec.key}#{n}")) in held:
+            n += 1
+        held[guid] = spec.key
+        spare[spec.key] = guid
+    return spare
 
 
 def _comparable(fields: dict[str, str]) -> str:
@@ -716,17 +746,16 @@ _FIELD_MAP: dict[tuple[Kind, Kind], dict[str, str]] = {
 
 
 def _add_notes(
-    col: Collection, types: dict[Kind, Any], specs: list[CardSpec], decks: _DeckIds,
-    media: MediaStore | None,
+    col: Collection, types: dict[Kind, Any], sync_plan: SyncPlan, decks: _DeckIds
 ) -> list[int]:
     blanks = _blank_notes(col, types)
     requests = []
-    for spec in specs:
+    for spec in sync_plan.creates:
         note = _copy_note(blanks[spec.kind])
-        note.guid = guid_for(spec.key)
+        note.guid = sync_plan.guid(spec)
         state = NoteState(spec.source_hash, spec.tags, spec.deck, spec.location,
                           clozes=spec.clozes, page=_page_to_remember(spec),
-                          media=_media_of(spec, media))
+                          media=sync_plan.new_media.get(spec.key, ()))
         _fill(note, spec.fields, spec.key, state)
         note.tags = list(spec.tags)
         requests.append(AddNoteRequest(note, decks.id(spec.deck)))  # type: ignore[arg-type]
