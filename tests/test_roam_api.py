@@ -358,6 +358,15 @@ def test_the_token_never_appears_in_errors_or_logs(
         assert TOKEN not in text
 
 
+def test_a_token_echoed_where_the_message_is_cut_leaves_no_part_behind(
+    seed_api: FakeRoamApi, session: requests.Session
+) -> None:
+    seed_api.fail_next(500, message="x" * 190 + " " + TOKEN)
+    with pytest.raises(SourceError) as raised:
+        read(seed_api, session, retries=0)
+    assert TOKEN[:6] not in str(raised.value)
+
+
 # --- source URL, token, limiter ------------------------------------------------------------------
 
 

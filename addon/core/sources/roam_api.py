@@ -421,8 +421,9 @@ class _Client:
             text = str(data.get("message", "")) if isinstance(data, dict) else ""
         except orjson.JSONDecodeError:
             text = response.text
-        text = " ".join(text.split())[:200]
-        return text.replace(self.token, "[token]")
+        # Scrub before shortening: a cut could leave the token's first characters behind.
+        text = " ".join(text.replace(self.token, "[token]").split())
+        return text[:200]
 
     def _error(self, response: requests.Response, tries: int) -> SourceError:
         status = response.status_code
