@@ -39,6 +39,8 @@ EXPORT_SUFFIXES = (".json", ".edn", ".zip")
 NOTES_FOLDER_KINDS = ("roam-markdown", "logseq", "obsidian")
 _EXPORT_STAMP = re.compile(r"(?i)^roam-export-\d+$")
 # Folders a notes folder keeps for itself: never notes, never watched.
+# Each export's last hash, by path, with the (size, modification time) it was taken at.
+_digests: dict[str, tuple[tuple[int, int], str]] = {}
 _SKIPPED_DIRS = frozenset({".git", ".obsidian", ".trash", "logseq", "node_modules"})
 
 
@@ -156,7 +158,13 @@ def fingerprint(source: str | Path) -> str:
             return _folder_print(path)
         target = newest_export(path, EXPORT_SUFFIXES) if path.is_dir() else path
         stat = target.stat()
-        digest = hashlib.blake2b(target.read_bytes(), digest_size=12).hexdigest()
+        version = (stat.st_size, stat.st_mtime_ns)
+        known = _digests.get(str(target))
+        if known is not None and known[0] == version:
+            digest = known[1]
+        else:  # hashed once per version of the file, however often it is polled
+            digest = hashlib.blake2b(target.read_bytes(), digest_size=12).hexdigest()
+            _digests[str(target)] = (version, digest)
     except (OSError, SourceError):
         return "missing"
     return f"{target}|{stat.st_size}|{digest}"
