@@ -396,7 +396,10 @@ class Renderer:
         occur in the text cannot match. One instance per ref depth, too: a ((ref)) renders
         inside another conversion.
         """
-        names = frozenset([name for trigger, name in _TRIGGER_PAIRS if trigger in text])
+        found = {name for trigger, name in _TRIGGER_PAIRS if trigger in text}
+        if "rb_emphasis_inner" in found and sum(m in text for m in _EMPHASIS_TAGS) < 2:
+            found.discard("rb_emphasis_inner")  # nesting needs two kinds of emphasis
+        names = frozenset(found)
         md = self._instances.get((depth, names))
         if md is None:
             md = markdown.Markdown(extensions=[RoamExtension(self, names)], output_format="html")
