@@ -334,7 +334,57 @@ def test_roams_layout_takes_the_fast_path_and_it_agrees_with_the_complete_reader
     fast = roam_edn._fast_datoms(data, start, str(export))
     assert fast is not None  # else Roam's own exports would read several times slower
     full = roam_edn._datoms_from_values(parser.datoms_value(start), str(export))
-    ours = {k: v for k, v in fast.strings.items() if k in full.strings}
-    assert ours == full.strings
-    assert (fast.children, fast.order, fast.heading) == (full.children, full.order, full.heading)
-    assert (sorted(fast.titled), fast.named) == (sorted(full.titled), full.named)
+    assert fast == full
+    assert fast.title and fast.uid and fast.children
+
+
+def fast_path(data: bytes) -> roam_edn._Datoms | None:
+    return roam_edn._fast_datoms(data, roam_edn._EdnParser(data, "t").datoms_start(), "t")
+
+
+def test_a_datom_the_fast_path_cannot_read_hands_over_to_the_complete_reader(
+    tmp_path: Path,
+) -> None:
+    # Three-value datoms with a doubled space: one line, Roam's brackets and space count, but
+    # the fast path's regex cannot read them; its counts notice and the complete reader reads.
+    export = tmp_path / "odd-space.edn"
+    export.write_bytes(edn_db(
+        '[1 :node/title "P" 9]', '[1 :block/children 2 9]', '[1 :block/children 3 9]',
+        '[2  :block/order 1]', '[2 :block/string "second" 9]', '[2 :block/uid "b2" 9]',
+        '[3  :block/order 0]', '[3 :block/string "first" 9]', '[3 :block/uid "b3" 9]',
+    ))
+    assert fast_path(export.read_bytes()) is None
+    graph = roam_edn.read(export, "g")
+    assert [b.string for b in graph.pages["P"].children] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    "datoms",
+    [('[1 :node/title "P" 9]', '[1 "x" 2 3]', '[1 :a 2 "y"]'),
+     ('[1 :node/title "P" 9]', '["x" :a 1 2]', '[1 :a 2 "y"]')],
+    ids=["string-as-attribute", "string-as-entity"],
+)
+def test_strings_outside_a_datoms_value_are_refused_not_misread(
+    tmp_path: Path, datoms: tuple[str, ...]
+) -> None:
+    # The string counts add up as if every string were a value; the heads must not.
+    bad = tmp_path / "bad.edn"
+    bad.write_bytes(edn_db(*datoms))
+    assert fast_path(bad.read_bytes()) is None
+    with pytest.raises(SourceError, match="bad datom"):
+        roam_edn.read(bad, "g")
+
+
+def test_fast_path_reads_entity_keyed_attributes(tmp_path: Path) -> None:
+    pages = [page("P", block("a", uid="u1", heading=1, children=[block("b", uid="u2")]),
+                  uid="pu")]
+    data = write_edn(tmp_path, pages).read_bytes()
+    fast = fast_path(data)
+    assert fast is not None
+    page_e = next(iter(fast.title))
+    assert fast.title[page_e] == "P" and fast.uid[page_e] == "pu"
+    assert sorted(fast.string.values()) == ["a", "b"]
+    parent = next(e for e, s in fast.string.items() if s == "a")
+    assert fast.heading == {parent: 1}
+    assert [p for p, _ in fast.children] == [page_e, parent]
+    assert fast.graph_name() == "test-graph"

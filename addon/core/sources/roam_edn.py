@@ -16,8 +16,11 @@ Speed: an export holds about nine datoms per block, and tokenising them one by o
 is several times slower than the JSON reader. Roam writes the datoms in one fixed shape,
 ``[e :attr value tx]`` separated by single spaces, so the fast path (``_fast_datoms``) lets C
 code do the work: one split on ``"`` sets every string aside (inside an EDN string a ``"`` is
-always escaped), cheap counts prove that every remaining ``[`` opens a datom of exactly four
-values, and then a regex finds the few attributes we read. Input that is valid EDN but not in
+always escaped), one translate proves that every remaining ``[`` opens a datom of four
+values, each string's datom head (``e :attr``) is split out with C-level joins and splits and
+checked to be a value's head, a regex finds the number attributes we read, and a count of
+each such attribute proves the regex missed none. The results are maps keyed by entity, so
+the tree walk looks each block up without building keys. Input that is valid EDN but not in
 that shape (pretty-printed, comments, vectors as values, …) goes through the complete reader
 (``_EdnParser``), which is slower but reads any EDN.
 """
@@ -26,10 +29,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from itertools import compress, count, groupby, repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,6 @@ from .exports import newest_export, read_export_bytes
 
 SUFFIXES = (".edn", ".zip")
 
-# The attributes the Graph is built from; everything else in the database is skipped.
-_STRING_ATTRS = (b":block/string", b":block/uid", b":node/title", b":graph/name")
-_NUMBER_ATTRS = (b":block/children", b":block/order", b":block/heading")
 _NO_ORDER = 1 << 62  # children without :block/order go last, in datom order
 
 
@@ -96,28 +96,30 @@ def _default_name(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Datoms: the attributes we read, keyed by entity id (canonical decimal bytes, e.g. b"42").
-
-
-_STRING_KEY = b" :block/string "
-_UID_KEY = b" :block/uid "
-_TITLE = b" :node/title "
-_GRAPH_NAME_KEY = b" :graph/name "
+# Datoms: the attributes we read, keyed by entity id (decimal bytes as written, e.g. b"42").
 
 
 @dataclass
 class _Datoms:
-    strings: dict[bytes, str] = field(default_factory=dict)  # b"<e> <attr> " -> value
+    uid: dict[bytes, str] = field(default_factory=dict)
+    string: dict[bytes, str] = field(default_factory=dict)
+    title: dict[bytes, str] = field(default_factory=dict)  # pages: entities with :node/title
+    name: dict[bytes, str] = field(default_factory=dict)  # :graph/name
     children: list[tuple[bytes, bytes]] = field(default_factory=list)  # (parent, child)
     order: dict[bytes, int] = field(default_factory=dict)
     heading: dict[bytes, int] = field(default_factory=dict)
-    titled: list[bytes] = field(default_factory=list)  # entities with a :node/title
-    named: list[bytes] = field(default_factory=list)  # entities with a :graph/name
 
     def graph_name(self) -> str:
-        if not self.named:
+        if not self.name:
             return ""
-        return self.strings.get(min(self.named, key=int) + _GRAPH_NAME_KEY, "").strip()
+        return self.name[min(self.name, key=int)].strip()
+
+
+# Attribute -> the _Datoms map its string values go to.
+_STRING_FIELDS = {b":block/uid": "uid", b":block/string": "string", b":node/title": "title",
+                  b":graph/name": "name"}
+_NUMBER_FIELDS = {b":block/children": "children", b":block/order": "order",
+                  b":block/heading": "heading"}
 
 
 def _read_datoms(data: bytes, label: str) -> _Datoms:
@@ -142,20 +144,14 @@ def _datoms_from_values(values: Any, label: str) -> _Datoms:
             raise SourceError(label, f"not a Roam EDN export (bad datom {_show(datom)})")
         key = str(e).encode()
         name = attr.encode()
-        if name in _STRING_ATTRS:
+        if name in _STRING_FIELDS:
             if isinstance(value, str) and not isinstance(value, (Keyword, Symbol)):
-                datoms.strings[key + b" " + name + b" "] = value
-                if name == b":node/title":
-                    datoms.titled.append(key)
-                elif name == b":graph/name":
-                    datoms.named.append(key)
-        elif name in _NUMBER_ATTRS and isinstance(value, int) and not isinstance(value, bool):
+                getattr(datoms, _STRING_FIELDS[name])[key] = value
+        elif name in _NUMBER_FIELDS and isinstance(value, int) and not isinstance(value, bool):
             if name == b":block/children":
                 datoms.children.append((key, str(value).encode()))
-            elif name == b":block/order":
-                datoms.order[key] = value
             else:
-                datoms.heading[key] = value
+                getattr(datoms, _NUMBER_FIELDS[name])[key] = value
     return datoms
 
 
@@ -167,14 +163,17 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Fast path: Roam's own layout, read with C-level splits, counts and one regex.
 
-_NUMBER_DATOM = re.compile(rb"\[(\d+) :block/(?:children (\d+)|order (-?\d+)|heading (-?\d+)) ")
-_ALL_BUT_SHAPE = bytes(range(256)).translate(None, b"[] ")
+_NUMBER_DATOM = re.compile(rb"\[(\d+) :block/(children|order|heading) (-?\d+) ")
+# The bytes Roam's layout is made of ('[', ']', ' ') and those that break it: other
+# separators, comments, character literals. A map from every other byte to nothing.
+_ALL_BUT_SHAPE = bytes(range(256)).translate(None, b"[] \t\n\r\f\v,;\\\x00\x01")
 _NEEDS_UNESCAPE = re.compile("[\\\\\x00\x01]")
 # A tag and the space after it ('#inst ', '#my/tag '), but not the '#NaN' inside '##NaN'.
 _TAG_BEFORE_VALUE = re.compile(rb"#(?<!##)[^\s,\[\]{}()\"\x02#][^\s,\[\]{}()\"\x02]* ")
 _BRACKETS = re.compile(rb"[\[\]{}()]")
 _MARK = b"\x02"  # stands for a string once strings are set aside
 _HIDDEN = b"\x04"  # stands for a map, set or list value that was cut out
+_HIDDEN_HEAD = b"0 - "  # the head given to strings inside a cut-out value: no attribute
 
 
 def _fast_datoms(data: bytes, start: int, label: str) -> _Datoms | None:
@@ -200,10 +199,11 @@ def _fast_datoms(data: bytes, start: int, label: str) -> _Datoms | None:
     strings = pieces[1::2]
     del pieces
     flat = _MARK.join(outside)
-    if any(odd in flat for odd in (b"\\", b";", b"#_")) or (escaped and b"\x00" in flat):
-        return None  # character literals, comments, discards: not Roam's layout
     hidden: list[tuple[int, int]] = []  # string indexes [first, last) inside cut-out values
-    if b"#" in flat:
+    tagged = b"#" in flat
+    if tagged:
+        if b"#_" in flat:
+            return None  # a discard: not Roam's layout
         flat = _TAG_BEFORE_VALUE.sub(b"#", flat)  # '#inst "…"' -> '#"…"': one value
     if b"{" in flat or b"(" in flat:
         if _HIDDEN in flat:
@@ -214,38 +214,66 @@ def _fast_datoms(data: bytes, start: int, label: str) -> _Datoms | None:
         flat, hidden = cut
     if not _one_datom_per_bracket(flat):
         return None
-    # Every '[' now opens a datom of exactly four values, so the regex and the string keys
-    # below meet real datoms only.
+    # Every '[' now opens a datom of exactly four values, so the regex and the heads below
+    # meet real datoms only.
     datoms = _Datoms()
     if strings:
-        tails = list(map(itemgetter(2), map(bytes.rpartition, outside[:-1], repeat(b"["))))
-        for first, last in hidden:
-            tails[first:last] = [b""] * (last - first)
-        datoms.strings = dict(zip(tails, _decode_strings(strings, escaped, label), strict=True))
-        datoms.strings.pop(b"", None)
-        for tail in filter(methodcaller("endswith", (_TITLE, _GRAPH_NAME_KEY)), tails):
-            if tail.endswith(_TITLE):
-                datoms.titled.append(tail[:-len(_TITLE)])
-            else:
-                datoms.named.append(tail[:-len(_GRAPH_NAME_KEY)])
+        heads = _string_heads(outside, hidden, tagged)
+        if heads is None:
+            return None
+        entities, attrs = heads
+        texts = _decode_strings(strings, escaped, label)
+        del strings
+        for attr, name in _STRING_FIELDS.items():
+            # C-level filters: a dict per attribute, no Python work per datom.
+            chosen = list(map(attr.__eq__, attrs))
+            setattr(datoms, name, dict(zip(compress(entities, chosen), compress(texts, chosen),
+                                           strict=True)))
     found = _NUMBER_DATOM.findall(flat)
-    # Columns by C-level filters: each datom matched one of the three alternatives.
-    rows = list(compress(found, map(itemgetter(1), found)))
-    datoms.children = list(map(itemgetter(0, 1), rows))
-    datoms.order = _int_column(found, 2)
-    datoms.heading = _int_column(found, 3)
+    kinds = list(map(itemgetter(1), found))
+    for kind, name in ((b"children", "children"), (b"order", "order"), (b"heading", "heading")):
+        rows = list(compress(found, map(kind.__eq__, kinds)))
+        # Every mention of the attribute must be a datom the regex read: a value it could
+        # not read, or an odd space, leaves one over (then the complete reader decides).
+        if len(rows) != flat.count(b" :block/" + kind + b" "):
+            return None
+        if rows:
+            if name == "children":
+                datoms.children = list(map(itemgetter(0, 2), rows))
+            else:
+                setattr(datoms, name, dict(zip(map(itemgetter(0), rows),
+                                               map(int, map(itemgetter(2), rows)), strict=True)))
     return datoms
 
 
-def _int_column(found: list[tuple[bytes, ...]], group: int) -> dict[bytes, int]:
-    rows = list(compress(found, map(itemgetter(group), found)))
-    return dict(zip(map(itemgetter(0), rows), map(int, map(itemgetter(group), rows)),
-                    strict=True))
+def _string_heads(outside: list[bytes], hidden: list[tuple[int, int]], tagged: bool
+                  ) -> tuple[list[bytes], list[bytes]] | None:
+    """For each string, the entity and attribute of its datom (``[e a "…" tx]``), or None
+    if some string is not a datom's value (then the layout is not Roam's)."""
+    # The head of a string's datom is what follows the last '[' before the string.
+    tails = list(map(itemgetter(2), map(bytes.rpartition, outside[:-1], repeat(b"["))))
+    for first, last in hidden:
+        tails[first:last] = [_HIDDEN_HEAD] * (last - first)
+    # A value's head is "e a " (two spaces); joined by one more space, every head is exactly
+    # three fields: e, a and "". Anything else shifts the fields and fails the checks.
+    joined = b" ".join(tails)
+    if tagged:
+        joined = _TAG_BEFORE_VALUE.sub(b"", joined)  # '#inst "…"' is the string's value
+    fields = joined.split(b" ")
+    entities = fields[0::3]
+    attrs = fields[1::3]
+    if (len(fields) != 3 * len(tails) or any(fields[2::3]) or not all(entities)
+            or not all(attrs) or not b"".join(entities).isdigit()):
+        return None
+    return entities, attrs
 
 
 def _one_datom_per_bracket(flat: bytes) -> bool:
     """True if ``flat`` is ``[a b c d] [a b c d] …`` and nothing else: no value holds a
-    space or a bracket, so each '[' opens a datom of exactly four values."""
+    space, a bracket or another separator, so each '[' opens a datom of at most four values.
+
+    Checking that no value is empty (``[ 1 :a 2]``) would take three more passes; the
+    callers' counts catch the datoms such a value could hide."""
     if not flat.strip():
         return True
     shape = flat.translate(None, _ALL_BUT_SHAPE)
@@ -521,17 +549,16 @@ def _build_graph(datoms: _Datoms, graph_name: str, label: str) -> Graph:
         graph = Graph(source="roam", name=graph_name)
     except ValueError as err:
         raise SourceError(label, str(err)) from None
-    titled = sorted(set(datoms.titled), key=int)
-    if not titled:
+    titles = datoms.title
+    if not titles:
         raise SourceError(label, "the export holds no pages")
-    pages = set(titled)
-    kids = _children_by_parent(datoms, pages)
+    kids = _children_by_parent(datoms, titles.keys())
     blocks = graph.blocks
-    text = datoms.strings.get
-    heading = datoms.heading.get
-    for entity in titled:
-        page = graph.add_page(Page(title=text(entity + _TITLE, ""),
-                                   uid=text(entity + _UID_KEY, "")))
+    uid_of = datoms.uid.get
+    string_of = datoms.string.get
+    heading_of = datoms.heading.get if datoms.heading else {}.get
+    for entity in sorted(titles, key=int):
+        page = graph.add_page(Page(title=titles[entity], uid=uid_of(entity, "")))
         # Iterative preorder walk, as in roam_json: deep nesting, document order.
         stack: list[tuple[Block | None, list[Block], Iterable[bytes]]] = [
             (None, page.children, iter(kids.get(entity, ())))
@@ -539,9 +566,9 @@ def _build_graph(datoms: _Datoms, graph_name: str, label: str) -> Graph:
         while stack:
             owner, into, pending = stack[-1]
             for child in pending:
-                string = text(child + _STRING_KEY, "")
-                uid = text(child + _UID_KEY) or synthetic_uid(page.title, string, blocks)
-                block = Block(uid, string, page, owner, [], heading(child, 0))
+                string = string_of(child, "")
+                uid = uid_of(child) or synthetic_uid(page.title, string, blocks)
+                block = Block(uid, string, page, owner, [], heading_of(child, 0))
                 into.append(block)
                 blocks[uid] = block
                 grandchildren = kids.get(child)
@@ -553,13 +580,13 @@ def _build_graph(datoms: _Datoms, graph_name: str, label: str) -> Graph:
     return graph
 
 
-def _children_by_parent(datoms: _Datoms, pages: set[bytes]) -> dict[bytes, list[bytes]]:
+def _children_by_parent(datoms: _Datoms, pages: Collection[bytes]) -> dict[bytes, list[bytes]]:
     """Each parent's children, sorted by :block/order. A child listed under two parents
     stays with the last; a page is never anyone's child."""
     pairs = datoms.children
-    parent_of = dict(zip(map(itemgetter(1), pairs), map(itemgetter(0), pairs), strict=True))
     kids: dict[bytes, list[bytes]] = {}
-    if len(parent_of) == len(pairs) and not pages & parent_of.keys():
+    listed = set(map(itemgetter(1), pairs))
+    if len(listed) == len(pairs) and listed.isdisjoint(pages):
         # The usual case: every child listed once. Roam writes a parent's children datoms
         # together, so take them run by run.
         for parent, run in groupby(pairs, itemgetter(0)):
@@ -569,12 +596,14 @@ def _children_by_parent(datoms: _Datoms, pages: set[bytes]) -> dict[bytes, list[
             else:
                 siblings.extend(map(itemgetter(1), run))
     else:
-        for page in pages & parent_of.keys():
+        parent_of = dict(map(itemgetter(1, 0), pairs))
+        for page in listed.intersection(pages):
             del parent_of[page]
+        listed = parent_of.keys()
         for child, parent in parent_of.items():
             kids.setdefault(parent, []).append(child)
     order = datoms.order
-    for child in parent_of.keys() - order.keys():
+    for child in listed - order.keys():
         order[child] = _NO_ORDER
     key = order.__getitem__
     for siblings in kids.values():
