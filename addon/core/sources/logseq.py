@@ -37,8 +37,8 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, is_synthetic, synthetic_uid
-from .outline import FENCE, Node, Outline, decode, digest, parse, parse_text
+from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, is_synthetic, page_uids
+from .outline import FENCE, Node, Outline, decode, digest, parse, parse_text, plain
 
 SUFFIX = ".md"
 # A property line: a plain key (no spaces), '::', then a space or the end of the line.
@@ -82,7 +82,8 @@ def read(path: str | Path, graph_name: str) -> Graph:
             data = _read_bytes(path / rel)
             graph.file_digests[rel] = digest(data)
             text, _ = decode(data)
-            build_page(graph, rel, parse_text(text, indented=True), config.title(rel, journal))
+            outline = parse_text(text, indented=True)
+            build_page(graph, rel, outline, config.title(rel, journal), plain=plain(text))
     return graph
 
 
@@ -91,10 +92,11 @@ def read(path: str | Path, graph_name: str) -> Graph:
 
 def build_page(
     graph: Graph, rel: str, outline: Outline, file_title: str,
-    record: list[tuple[Block, Node]] | None = None,
+    record: list[tuple[Block, Node]] | None = None, plain: bool = False,
 ) -> Page:
     """Add the page in file ``rel`` (its ``outline``) to ``graph``. With ``record``, also list
-    each block made from a bullet with that bullet's Node (write-back edits those lines)."""
+    each block made from a bullet with that bullet's Node (write-back edits those lines).
+    ``plain``: the file's text passed ``outline.plain`` (the uids' fast path)."""
     nodes = outline.nodes
     page_props: list[tuple[str, str]] = []
     lead: list[str] = []
@@ -123,13 +125,14 @@ def build_page(
             title = unicodedata.normalize("NFC", value)
             break
     page = graph.add_page(Page(title=title, path=rel))
+    uid_of = page_uids(title)
     for key, value in page_props:
         if key.lower() not in _INTERNAL:
-            _add(graph, page, None, _attribute(key, value))
+            _add(graph, page, uid_of, None, _attribute(key, value))
     if lead:
         # Text before the first bullet is one block, as Logseq shows it; it has no bullet line,
         # so write-back leaves it alone (not recorded).
-        _add(graph, page, None, "\n".join(lead).strip("\n"))
+        _add(graph, page, uid_of, None, "\n".join(lead).strip("\n"))
     blocks = graph.blocks
     top = page.children
     parents: list[Block | None] = [None]  # parents[d]: the parent of a node at depth d
@@ -138,9 +141,9 @@ def build_page(
         parent = parents[depth]
         text = node.text
         if ":" in text or text[:1] == "#":
-            block = _add_node(graph, page, parent, text)
+            block = _add_node(graph, page, uid_of, parent, text)
         else:  # most blocks: plain text, no properties (inlined: this loop is the hot path)
-            uid = synthetic_uid(title, text, blocks)
+            uid = uid_of(text, blocks, plain)
             block = Block(uid, text, page, parent, [], 0)
             (top if parent is None else parent.children).append(block)
             blocks[uid] = block
@@ -150,7 +153,9 @@ def build_page(
     return page
 
 
-def _add_node(graph: Graph, page: Page, parent: Block | None, text: str) -> Block:
+def _add_node(
+    graph: Graph, page: Page, uid_of: PageUids, parent: Block | None, text: str
+) -> Block:
     """A block that may carry properties, a heading or a drawer."""
     if "::" not in text:
         props: list[tuple[str, str]] = []
@@ -183,19 +188,19 @@ def _add_node(graph: Graph, page: Page, parent: Block | None, text: str) -> Bloc
         siblings, attributes = attributes, []
     if uid is not None and uid in graph.blocks:
         uid = None  # a copied block repeating an id: the first keeps it
-    block = _add(graph, page, parent, text, uid, level)
+    block = _add(graph, page, uid_of, parent, text, uid, level)
     for attribute in attributes:
-        _add(graph, page, block, attribute)
+        _add(graph, page, uid_of, block, attribute)
     for attribute in siblings:
-        _add(graph, page, parent, attribute)
+        _add(graph, page, uid_of, parent, attribute)
     return block
 
 
 def _add(
-    graph: Graph, page: Page, parent: Block | None, text: str,
+    graph: Graph, page: Page, uid_of: PageUids, parent: Block | None, text: str,
     uid: str | None = None, heading: int = 0,
 ) -> Block:
-    uid = uid or synthetic_uid(page.title, text, graph.blocks)
+    uid = uid or uid_of(text, graph.blocks)
     block = Block(uid, text, page, parent, [], heading)
     (page.children if parent is None else parent.children).append(block)
     graph.blocks[uid] = block

@@ -19,7 +19,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from ..model import RARE_SPACES
+
 FENCE = "```"
+_RARE_IN_LINES = RARE_SPACES.replace("\r", "")
 
 
 @dataclass(slots=True)
@@ -47,6 +50,12 @@ def split_lines(text: str) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.split("\n")
+
+
+def plain(text: str) -> bool:
+    """Whether a file's text holds none of ``model.RARE_SPACES``, so ``page_uids`` may take its
+    fast path for every block of it. Line ends do not count: they never reach a block's text."""
+    return not any(char in text for char in _RARE_IN_LINES)
 
 
 def decode(data: bytes) -> tuple[str, bool]:
@@ -83,23 +92,29 @@ def parse(lines: list[str], indented: bool) -> Outline:
     prefix = ""
     for index, line in enumerate(lines):
         if not in_fence:
-            stripped = line.lstrip(" \t")
-            if stripped[:2] == "- " or stripped == "-":
+            # One partition both finds a bullet and splits it: the first "- " of a bullet line
+            # ends its indentation, as no tab or space is a "-".
+            indent, bullet, text = line.partition("- ")
+            if not bullet or indent.strip(" \t"):
+                is_bullet = line.lstrip(" \t") == "-"
+                indent, text = line[:-1], ""
+            else:
+                is_bullet = True
+            if is_bullet:
                 if more:
                     _finish(current, more)  # type: ignore[arg-type]
                     more = []
-                indent = line[: len(line) - len(stripped)]
-                if indent in known:
-                    width, prefix = known[indent]
-                else:
-                    width, prefix = known[indent] = (len(indent.expandtabs(4)), indent + "  ")
+                entry = known.get(indent)
+                if entry is None:
+                    entry = known[indent] = (len(indent.expandtabs(4)), indent + "  ")
+                width, prefix = entry
                 while widths and widths[-1] >= width:
                     widths.pop()
-                current = Node(stripped[2:], index, index + 1, indent, len(widths))
+                current = Node(text, index, index + 1, indent, len(widths))
                 nodes.append(current)
                 widths.append(width)
-                if FENCE in stripped:
-                    in_fence = stripped.count(FENCE) % 2 == 1
+                if FENCE in text:
+                    in_fence = text.count(FENCE) % 2 == 1
                 continue
         if current is None:
             preamble.append(line)

@@ -24,9 +24,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, synthetic_uid
+from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
 from .exports import _unsafe_member
-from .outline import Node, decode, parse_text
+from .outline import Node, decode, parse_text, plain
 
 SUFFIX = ".md"
 _HEADING = re.compile(r"(#{1,3}) (?=\S)")
@@ -77,14 +77,15 @@ def read(path: str | Path, graph_name: str) -> Graph:
                 # Text before the first bullet (a hand-edited file): keep it as a first block.
                 lead = Node("\n".join(outline.preamble).strip("\n"), 0, 0, "", 0)
                 nodes = [lead, *nodes]
-            add_blocks(graph, page, nodes)
+            add_blocks(graph, page, nodes, plain(text))
     return graph
 
 
-def add_blocks(graph: Graph, page: Page, nodes: list[Node]) -> None:
-    """Add the outline under ``page``, in document order, each block with a synthetic uid."""
+def add_blocks(graph: Graph, page: Page, nodes: list[Node], plain: bool = False) -> None:
+    """Add the outline under ``page``, in document order, each block with a synthetic uid.
+    ``plain``: the file's text passed ``outline.plain`` (the uids' fast path)."""
     blocks = graph.blocks
-    title = page.title
+    uid_of = page_uids(page.title)
     top = page.children
     parents: list[Block | None] = [None]  # parents[d]: the parent of a node at depth d
     for node in nodes:
@@ -95,7 +96,7 @@ def add_blocks(graph: Graph, page: Page, nodes: list[Node]) -> None:
             if match:
                 heading = len(match.group(1))
                 text = text[match.end():]
-        uid = synthetic_uid(title, text, blocks)
+        uid = uid_of(text, blocks, plain)
         depth = node.depth
         parent = parents[depth]
         block = Block(uid, text, page, parent, [], heading)
