@@ -14,9 +14,9 @@ from anki.collection import Collection
 
 from addon.core import cards, sync
 from addon.core.config import CardOptions, SyncOptions
-from addon.core.model import Graph, SourceError, is_synthetic, synthetic_uid
+from addon.core.model import Graph, Page, SourceError, is_synthetic, synthetic_uid
 from addon.core.sources import roam_json, roam_markdown
-from addon.core.sources.outline import parse, parse_text
+from addon.core.sources.outline import Outline, parse, parse_text
 from tools.formats import roam_markdown as writer
 from tools.graphgen import generate
 
@@ -156,12 +156,30 @@ def test_text_before_the_first_bullet_is_kept_as_a_block(tmp_path: Path) -> None
     assert page_tree(graph, "P") == [["Loose note\nover two lines", []], ["bullet", []]]
 
 
+def outline_shape(outline: Outline) -> tuple[list[str], list[list]]:
+    return outline.preamble, [tree(block) for block in outline.blocks if block.parent is None]
+
+
 def test_parse_text_matches_line_parse_for_any_line_ending() -> None:
     text = "pre\n- a\n  cont\n\t- b\n```\n- c\n```\n- d\n"
     for indented in (False, True):
-        expected = parse(text.split("\n"), indented)
-        assert parse_text(text.replace("\n", "\r\n"), indented) == expected
-        assert parse_text(text.replace("\n", "\r"), indented) == expected
+        expected = outline_shape(parse(text.split("\n"), indented, Page("P")))
+        for ending in ("\r\n", "\r"):
+            got = parse_text(text.replace("\n", ending), indented, Page("P"))
+            assert outline_shape(got) == expected
+    assert expected[1] == [["a\ncont", [["b\n```\n- c\n```", []]]], ["d", []]]
+
+
+def test_parsed_blocks_are_linked_into_their_page_in_document_order() -> None:
+    page = Page("P")
+    positions: list[tuple[int, str]] = []
+    outline = parse(["- a", "    - b", "        - c", "    - d", "- e"], False, page, positions)
+    a, b, c, d, e = outline.blocks
+    assert [x.string for x in outline.blocks] == ["a", "b", "c", "d", "e"]
+    assert page.children == [a, e] and a.children == [b, d] and b.children == [c]
+    assert [x.parent for x in outline.blocks] == [None, a, b, a, None]
+    assert all(x.page is page and x.uid == "" for x in outline.blocks)
+    assert positions == [(0, ""), (1, "    "), (2, "        "), (3, "    "), (4, "")]
 
 
 def test_block_refs_stay_as_written_and_render_as_a_missing_placeholder(tmp_path: Path) -> None:
