@@ -14,7 +14,15 @@ from anki.collection import Collection
 
 from addon.core import cards, sync
 from addon.core.config import CardOptions, SyncOptions
-from addon.core.model import Graph, Page, SourceError, is_synthetic, synthetic_uid
+from addon.core.model import (
+    RARE_SPACES,
+    Graph,
+    Page,
+    SourceError,
+    is_synthetic,
+    page_uids,
+    synthetic_uid,
+)
 from addon.core.sources import roam_json, roam_markdown
 from addon.core.sources.outline import Outline, parse, parse_text
 from tools.formats import roam_markdown as writer
@@ -127,6 +135,36 @@ def test_synthetic_uids_come_from_page_and_text_and_duplicates_are_numbered(
     assert b_uid == synthetic_uid("B", "same #card") != first
     again = roam_markdown.read(tmp_path, "g")
     assert list(again.blocks) == list(graph.blocks)
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_page_uids_give_exactly_the_synthetic_uids(plain: bool) -> None:
+    spaces = [" ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\u00a0",
+              "\u2003", "\u3000", "\u200b"]
+    texts = ["", "a", "é b", "x\x00y", "#card q", *(f"{s}a{s}b{s}" for s in spaces),
+             *(f"a{s}b" for s in spaces), *(f"a {s} b" for s in spaces)]
+    for title in ("A", "Café / ns"):
+        uid_of = page_uids(title)
+        taken: dict[str, object] = {}
+        for text in [*texts, *texts]:  # twice: duplicates are numbered alike
+            # plain=True is only ever given for text without RARE_SPACES.
+            vouched = plain and not any(c in text for c in RARE_SPACES)
+            uid = uid_of(text, taken, vouched)
+            assert uid == synthetic_uid(title, text, taken)
+            taken[uid] = text
+        assert len(taken) == 2 * len(texts)
+
+
+def test_blocks_with_odd_whitespace_keep_the_uids_of_their_normalized_text(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"W.md": "- a\tb\n- c\x0bd\n- e\u00a0f\n", "P.md": "- a b\n- c d\n- e f\n"})
+    graph = roam_markdown.read(tmp_path, "g")
+    odd = [b.uid for b in graph.pages["W"].children]
+    assert odd == [synthetic_uid("W", text) for text in ("a b", "c d", "e f")]
+    assert [b.uid for b in graph.pages["P"].children] == [
+        synthetic_uid("P", text) for text in ("a b", "c d", "e f")
+    ]
 
 
 def test_editing_a_block_changes_only_its_own_uid(tmp_path: Path) -> None:
