@@ -16,7 +16,7 @@ from anki.collection import Collection
 
 from addon.core import cards, sync
 from addon.core.config import CardOptions, SyncOptions
-from addon.core.model import Graph, SourceError, is_synthetic
+from addon.core.model import Graph, SourceError, is_synthetic, synthetic_uid
 from addon.core.sources import logseq, roam_json
 from addon.core.sources.logseq import format_date, write_back_ids
 from tools.formats import logseq as writer
@@ -180,6 +180,49 @@ def test_a_first_bullet_of_only_properties_holds_the_page_properties(tmp_path: P
     page = graph.pages["Named"]
     assert [b.string for b in page.children] == ["deck:: Pre Block", "Q? #card"]
     assert cards.collect(graph, CardOptions())[0].deck == "Pre Block"
+
+
+def test_property_blocks_take_their_place_in_a_tree_built_while_parsing(
+    tmp_path: Path,
+) -> None:
+    # The parser links blocks as it reads them; properties found afterwards must still land
+    # where a reader of the file expects them, with uids in document order.
+    graph = logseq.read(graph_at(tmp_path, {"pages/p.md": (
+        "- alias:: Other\n"
+        "\t- lifted\n"
+        "\t\t- deep\n"
+        "- before\n"
+        "- deck:: D\n"
+        "  anki-tag:: t\n"
+        "\t- under the property bullet\n"
+        "- Q? #card\n"
+        "  source:: book\n"
+        "\t- A\n"
+        "- after\n"
+    )}), "g")
+    assert page_tree(graph, "p") == [
+        ["alias:: Other", []], ["lifted", [["deep", []]]], ["before", []],
+        ["deck:: D", [["under the property bullet", []]]], ["anki-tag:: t", []],
+        ["Q? #card", [["source:: book", []], ["A", []]]], ["after", []],
+    ]
+    assert graph.pages["p"].children[1].parent is None
+    assert [b.string for b in graph.blocks.values()] == [
+        "alias:: Other", "lifted", "deep", "before", "deck:: D", "anki-tag:: t",
+        "under the property bullet", "Q? #card", "source:: book", "A", "after",
+    ]
+    assert all(b.uid == uid and uid for uid, b in graph.blocks.items())
+
+
+def test_uids_are_the_same_whatever_whitespace_a_block_holds(tmp_path: Path) -> None:
+    # Equal after normalizing, so numbered as duplicates: the fast path must agree.
+    texts = ["a b", "a\tb", "a\x0bb", "a\x1fb", "a\u00a0b", "a\u3000b", "caf\u00e9", "x\x00y"]
+    body = "".join(f"- {text}\n" for text in texts)
+    graph = logseq.read(graph_at(tmp_path, {"pages/w.md": body}), "g")
+    expected: list[str] = []
+    for text in texts:
+        expected.append(synthetic_uid("w", text, set(expected)))
+    assert [b.uid for b in graph.pages["w"].children] == expected
+    assert expected[5].endswith("-6") and not expected[6].endswith("-7")
 
 
 def test_a_page_of_only_properties_and_empty_pages_are_read(tmp_path: Path) -> None:

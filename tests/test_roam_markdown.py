@@ -14,9 +14,17 @@ from anki.collection import Collection
 
 from addon.core import cards, sync
 from addon.core.config import CardOptions, SyncOptions
-from addon.core.model import Graph, SourceError, is_synthetic, synthetic_uid
+from addon.core.model import (
+    RARE_SPACES,
+    Graph,
+    Page,
+    SourceError,
+    is_synthetic,
+    page_uids,
+    synthetic_uid,
+)
 from addon.core.sources import roam_json, roam_markdown
-from addon.core.sources.outline import parse, parse_text
+from addon.core.sources.outline import Outline, parse, parse_text
 from tools.formats import roam_markdown as writer
 from tools.graphgen import generate
 
@@ -129,6 +137,36 @@ def test_synthetic_uids_come_from_page_and_text_and_duplicates_are_numbered(
     assert list(again.blocks) == list(graph.blocks)
 
 
+@pytest.mark.parametrize("plain", [True, False])
+def test_page_uids_give_exactly_the_synthetic_uids(plain: bool) -> None:
+    spaces = [" ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\u00a0",
+              "\u2003", "\u3000", "\u200b"]
+    texts = ["", "a", "é b", "x\x00y", "#card q", *(f"{s}a{s}b{s}" for s in spaces),
+             *(f"a{s}b" for s in spaces), *(f"a {s} b" for s in spaces)]
+    for title in ("A", "Café / ns"):
+        uid_of = page_uids(title)
+        taken: dict[str, object] = {}
+        for text in [*texts, *texts]:  # twice: duplicates are numbered alike
+            # plain=True is only ever given for text without RARE_SPACES.
+            vouched = plain and not any(c in text for c in RARE_SPACES)
+            uid = uid_of(text, taken, vouched)
+            assert uid == synthetic_uid(title, text, taken)
+            taken[uid] = text
+        assert len(taken) == 2 * len(texts)
+
+
+def test_blocks_with_odd_whitespace_keep_the_uids_of_their_normalized_text(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"W.md": "- a\tb\n- c\x0bd\n- e\u00a0f\n", "P.md": "- a b\n- c d\n- e f\n"})
+    graph = roam_markdown.read(tmp_path, "g")
+    odd = [b.uid for b in graph.pages["W"].children]
+    assert odd == [synthetic_uid("W", text) for text in ("a b", "c d", "e f")]
+    assert [b.uid for b in graph.pages["P"].children] == [
+        synthetic_uid("P", text) for text in ("a b", "c d", "e f")
+    ]
+
+
 def test_editing_a_block_changes_only_its_own_uid(tmp_path: Path) -> None:
     write(tmp_path, {"A.md": "- keep\n- edit me\n"})
     before = set(roam_markdown.read(tmp_path, "g").blocks)
@@ -156,12 +194,30 @@ def test_text_before_the_first_bullet_is_kept_as_a_block(tmp_path: Path) -> None
     assert page_tree(graph, "P") == [["Loose note\nover two lines", []], ["bullet", []]]
 
 
+def outline_shape(outline: Outline) -> tuple[list[str], list[list]]:
+    return outline.preamble, [tree(block) for block in outline.blocks if block.parent is None]
+
+
 def test_parse_text_matches_line_parse_for_any_line_ending() -> None:
     text = "pre\n- a\n  cont\n\t- b\n```\n- c\n```\n- d\n"
     for indented in (False, True):
-        expected = parse(text.split("\n"), indented)
-        assert parse_text(text.replace("\n", "\r\n"), indented) == expected
-        assert parse_text(text.replace("\n", "\r"), indented) == expected
+        expected = outline_shape(parse(text.split("\n"), indented, Page("P")))
+        for ending in ("\r\n", "\r"):
+            got = parse_text(text.replace("\n", ending), indented, Page("P"))
+            assert outline_shape(got) == expected
+    assert expected[1] == [["a\ncont", [["b\n```\n- c\n```", []]]], ["d", []]]
+
+
+def test_parsed_blocks_are_linked_into_their_page_in_document_order() -> None:
+    page = Page("P")
+    positions: list[tuple[int, str]] = []
+    outline = parse(["- a", "    - b", "        - c", "    - d", "- e"], False, page, positions)
+    a, b, c, d, e = outline.blocks
+    assert [x.string for x in outline.blocks] == ["a", "b", "c", "d", "e"]
+    assert page.children == [a, e] and a.children == [b, d] and b.children == [c]
+    assert [x.parent for x in outline.blocks] == [None, a, b, a, None]
+    assert all(x.page is page and x.uid == "" for x in outline.blocks)
+    assert positions == [(0, ""), (1, "    "), (2, "        "), (3, "    "), (4, "")]
 
 
 def test_block_refs_stay_as_written_and_render_as_a_missing_placeholder(tmp_path: Path) -> None:

@@ -33,12 +33,11 @@ import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, is_synthetic, synthetic_uid
-from .outline import FENCE, Node, Outline, decode, digest, parse, parse_text
+from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, is_synthetic, page_uids
+from .outline import FENCE, decode, digest, parse, plain, split_lines
 
 SUFFIX = ".md"
 # A property line: a plain key (no spaces), '::', then a space or the end of the line.
@@ -82,7 +81,8 @@ def read(path: str | Path, graph_name: str) -> Graph:
             data = _read_bytes(path / rel)
             graph.file_digests[rel] = digest(data)
             text, _ = decode(data)
-            build_page(graph, rel, parse_text(text, indented=True), config.title(rel, journal))
+            lines = split_lines(text)
+            build_page(graph, rel, lines, config.title(rel, journal), plain=plain(text))
     return graph
 
 
@@ -90,12 +90,17 @@ def read(path: str | Path, graph_name: str) -> Graph:
 
 
 def build_page(
-    graph: Graph, rel: str, outline: Outline, file_title: str,
-    record: list[tuple[Block, Node]] | None = None,
+    graph: Graph, rel: str, lines: list[str], file_title: str,
+    record: list[tuple[Block, int, str, str]] | None = None, plain: bool = False,
 ) -> Page:
-    """Add the page in file ``rel`` (its ``outline``) to ``graph``. With ``record``, also list
-    each block made from a bullet with that bullet's Node (write-back edits those lines)."""
-    nodes = outline.nodes
+    """Add the page in file ``rel`` (its ``lines``) to ``graph``. With ``record``, also list
+    each block made from a bullet with that bullet's line index, indentation and text as
+    written (write-back edits those lines). ``plain``: the file's text passed
+    ``outline.plain`` (the uids' fast path)."""
+    page = Page(title=file_title, path=rel)
+    positions: list[tuple[int, str]] | None = [] if record is not None else None
+    outline = parse(lines, True, page, positions)
+    made = outline.blocks
     page_props: list[tuple[str, str]] = []
     lead: list[str] = []
     for line in outline.preamble:
@@ -104,54 +109,52 @@ def build_page(
             page_props.append((match.group(1), (match.group(2) or "").strip()))
         elif line.strip() or lead:
             lead.append(line)
-    if not page_props and not lead and nodes:
-        body, props = _split_properties(nodes[0].text)
+    if not page_props and not lead and made:
+        first = made[0]
+        body, props = _split_properties(first.string)
         if props and not body.strip():
             # The first bullet holds the page's properties; what it holds moves up a level.
             page_props = props
-            rest = iter(nodes[1:])
-            nodes = []
-            for node in rest:
-                if node.depth == 0:
-                    nodes.append(node)
-                    nodes.extend(rest)
-                    break
-                nodes.append(replace(node, depth=node.depth - 1))
-    title = file_title
+            for child in first.children:
+                child.parent = None
+            page.children[0:1] = first.children
+            del made[0]
+            if positions:
+                del positions[0]
     for key, value in page_props:
         if key.lower() == "title" and value:
-            title = unicodedata.normalize("NFC", value)
+            page.title = unicodedata.normalize("NFC", value)
             break
-    page = graph.add_page(Page(title=title, path=rel))
-    for key, value in page_props:
-        if key.lower() not in _INTERNAL:
-            _add(graph, page, None, _attribute(key, value))
+    graph.add_page(page)
+    uid_of = page_uids(page.title)
+    head = [
+        _new(graph, uid_of, page, None, _attribute(key, value))
+        for key, value in page_props if key.lower() not in _INTERNAL
+    ]
     if lead:
         # Text before the first bullet is one block, as Logseq shows it; it has no bullet line,
         # so write-back leaves it alone (not recorded).
-        _add(graph, page, None, "\n".join(lead).strip("\n"))
+        head.append(_new(graph, uid_of, page, None, "\n".join(lead).strip("\n")))
+    if head:
+        page.children[0:0] = head
+    if record is not None and positions is not None:
+        record.extend(
+            (block, line, indent, block.string)
+            for block, (line, indent) in zip(made, positions, strict=True)
+        )
     blocks = graph.blocks
-    top = page.children
-    parents: list[Block | None] = [None]  # parents[d]: the parent of a node at depth d
-    for node in nodes:
-        depth = node.depth
-        parent = parents[depth]
-        text = node.text
+    for block in made:
+        text = block.string
         if ":" in text or text[:1] == "#":
-            block = _add_node(graph, page, parent, text)
+            _read_block(graph, uid_of, block, text)
         else:  # most blocks: plain text, no properties (inlined: this loop is the hot path)
-            uid = synthetic_uid(title, text, blocks)
-            block = Block(uid, text, page, parent, [], 0)
-            (top if parent is None else parent.children).append(block)
+            block.uid = uid = uid_of(text, blocks, plain)
             blocks[uid] = block
-        if record is not None:
-            record.append((block, node))
-        parents[depth + 1:] = (block,)
     return page
 
 
-def _add_node(graph: Graph, page: Page, parent: Block | None, text: str) -> Block:
-    """A block that may carry properties, a heading or a drawer."""
+def _read_block(graph: Graph, uid_of: PageUids, block: Block, text: str) -> None:
+    """Read a bullet's text that may carry properties, a heading or a drawer into its block."""
     if "::" not in text:
         props: list[tuple[str, str]] = []
     else:
@@ -183,22 +186,25 @@ def _add_node(graph: Graph, page: Page, parent: Block | None, text: str) -> Bloc
         siblings, attributes = attributes, []
     if uid is not None and uid in graph.blocks:
         uid = None  # a copied block repeating an id: the first keeps it
-    block = _add(graph, page, parent, text, uid, level)
-    for attribute in attributes:
-        _add(graph, page, block, attribute)
-    for attribute in siblings:
-        _add(graph, page, parent, attribute)
-    return block
-
-
-def _add(
-    graph: Graph, page: Page, parent: Block | None, text: str,
-    uid: str | None = None, heading: int = 0,
-) -> Block:
-    uid = uid or synthetic_uid(page.title, text, graph.blocks)
-    block = Block(uid, text, page, parent, [], heading)
-    (page.children if parent is None else parent.children).append(block)
+    block.string = text
+    block.heading = level
+    block.uid = uid = uid or uid_of(text, graph.blocks)
     graph.blocks[uid] = block
+    page = block.page
+    if attributes:  # first among the block's children, which is where attributes are read
+        block.children[0:0] = [_new(graph, uid_of, page, block, a) for a in attributes]
+    if siblings:
+        parent = block.parent
+        into = page.children if parent is None else parent.children
+        at = into.index(block) + 1
+        into[at:at] = [_new(graph, uid_of, page, parent, a) for a in siblings]
+
+
+def _new(graph: Graph, uid_of: PageUids, page: Page, parent: Block | None, text: str) -> Block:
+    """A block made from a property (not from a bullet), listed in ``graph``; the caller puts
+    it among its parent's children."""
+    uid = uid_of(text, graph.blocks)
+    block = graph.blocks[uid] = Block(uid, text, page, parent, [], 0)
     return block
 
 
@@ -408,21 +414,22 @@ def _write_file(
     parts = _LINE_END.split(text)
     lines, ends = parts[0::2], [*parts[1::2], ""]
     # Rebuild the page from the same bytes, so its blocks get the same uids as in the graph.
-    record: list[tuple[Block, Node]] = []
+    record: list[tuple[Block, int, str, str]] = []
     scratch = Graph(source=graph.source, name=graph.name)
     title = targets[0].page.title
-    build_page(scratch, rel, parse(lines, indented=True), title, record)
-    nodes = {block.uid: node for block, node in record}
+    build_page(scratch, rel, lines, title, record)
+    bullets = {block.uid: (line, indent, raw) for block, line, indent, raw in record}
     inserts: dict[int, list[str]] = {}
     written: dict[Block, str] = {}
     for block in targets:
-        node = nodes.get(block.uid)
-        if node is None:
+        bullet = bullets.get(block.uid)
+        if bullet is None:
             warnings.append(f"{path}: block {block.uid} has no bullet of its own; id not written")
             continue
+        line, indent, raw = bullet
         new = str(uuid.uuid4())
-        after = node.line + title_lines(node.text.split("\n")) - 1
-        inserts.setdefault(after, []).append(f"{node.indent}  id:: {new}")
+        after = line + title_lines(raw.split("\n")) - 1
+        inserts.setdefault(after, []).append(f"{indent}  id:: {new}")
         written[block] = new
     if not written:
         return {}

@@ -24,9 +24,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, synthetic_uid
+from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
 from .exports import _unsafe_member
-from .outline import Node, decode, parse_text
+from .outline import decode, parse_text, plain
 
 SUFFIX = ".md"
 _HEADING = re.compile(r"(#{1,3}) (?=\S)")
@@ -71,37 +71,31 @@ def read(path: str | Path, graph_name: str) -> Graph:
             # NFC: macOS may give decomposed names, and the title is part of every uid.
             title = unicodedata.normalize("NFC", rel[: -len(SUFFIX)])
             page = graph.add_page(Page(title=title, path=rel))
-            outline = parse_text(text, indented=False)
-            nodes = outline.nodes
+            outline = parse_text(text, False, page)
             if any(line.strip() for line in outline.preamble):
                 # Text before the first bullet (a hand-edited file): keep it as a first block.
-                lead = Node("\n".join(outline.preamble).strip("\n"), 0, 0, "", 0)
-                nodes = [lead, *nodes]
-            add_blocks(graph, page, nodes)
+                lead = Block("", "\n".join(outline.preamble).strip("\n"), page)
+                page.children.insert(0, lead)
+                outline.blocks.insert(0, lead)
+            name_blocks(graph, page, outline.blocks, plain(text))
     return graph
 
 
-def add_blocks(graph: Graph, page: Page, nodes: list[Node]) -> None:
-    """Add the outline under ``page``, in document order, each block with a synthetic uid."""
+def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False) -> None:
+    """Give the parsed blocks of ``page`` their headings and synthetic uids, in document order,
+    and list them in ``graph``. ``plain``: the file's text passed ``outline.plain`` (the uids'
+    fast path)."""
     blocks = graph.blocks
-    title = page.title
-    top = page.children
-    parents: list[Block | None] = [None]  # parents[d]: the parent of a node at depth d
-    for node in nodes:
-        text = node.text
-        heading = 0
+    uid_of = page_uids(page.title)
+    for block in made:
+        text = block.string
         if text[:1] == "#":
             match = _HEADING.match(text)
             if match:
-                heading = len(match.group(1))
-                text = text[match.end():]
-        uid = synthetic_uid(title, text, blocks)
-        depth = node.depth
-        parent = parents[depth]
-        block = Block(uid, text, page, parent, [], heading)
-        (top if parent is None else parent.children).append(block)
+                block.heading = len(match.group(1))
+                block.string = text = text[match.end():]
+        block.uid = uid = uid_of(text, blocks, plain)
         blocks[uid] = block
-        parents[depth + 1:] = (block,)
 
 
 def _markdown_files(folder: Path) -> Iterator[str]:
