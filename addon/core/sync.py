@@ -28,7 +28,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
@@ -118,6 +118,7 @@ def strip_state(source_field: str) -> str:
     return _STATE.sub("", source_field)
 
 
+@lru_cache(maxsize=1 << 16)  # asked for several times per new note in one run
 def guid_for(key: str) -> str:
     """A GUID derived from the key alone, so every collection gives a block the same GUID."""
     return base91(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
