@@ -106,6 +106,14 @@ def defuse_tex(html_text: str) -> str:
     return _UNSAFE_TEX_ANYWHERE.sub("\\\\\u200b", html_text)
 
 
+def _has_block_syntax(text: str) -> bool:
+    """Whether ``text`` (stripped) needs markdown's block parser: the regex only when a
+    cheap test says it might match, since most blocks are one line of prose."""
+    if "\n" not in text and "```" not in text and text[:1] not in (">", "-", "["):
+        return False
+    return bool(_BLOCK_SYNTAX.search(text))
+
+
 def needs_markdown(text: str) -> bool:
     """False when the stripped ``text`` holds no markup at all: it renders as itself."""
     return bool(_MARKUP_CHARS.search(text)) or "::" in text or "==" in text or (
@@ -190,6 +198,7 @@ class Renderer:
             if names else None
         )
         self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
+        self._names: dict[tuple[bool, ...], frozenset[str]] = {}
         # Uids (and page titles) being rendered inside one another: the cycle guard.
         self._ref_stack: list[str] = []
         self._block_cache: dict[str, str] = {}
@@ -278,7 +287,7 @@ class Renderer:
         if not needs_markdown(text):
             return html.escape(text, quote=False)
         md = self._instance(len(self._ref_stack), text)
-        if _BLOCK_SYNTAX.search(text):
+        if _has_block_syntax(text):
             out = md.reset().convert(text)
             match = _ONE_PARAGRAPH.match(out)
             out = match.group(1) if match else out
@@ -396,10 +405,16 @@ class Renderer:
         occur in the text cannot match. One instance per ref depth, too: a ((ref)) renders
         inside another conversion.
         """
-        found = {name for trigger, name in _TRIGGER_PAIRS if trigger in text}
-        if "rb_emphasis_inner" in found and sum(m in text for m in _EMPHASIS_TAGS) < 2:
-            found.discard("rb_emphasis_inner")  # nesting needs two kinds of emphasis
-        names = frozenset(found)
+        # Which triggers occur, one C-level test each, names the patterns: cheaper than
+        # building the set of names for every text.
+        flags = tuple([trigger in text for trigger in _TRIGGER_LIST])
+        names = self._names.get(flags)
+        if names is None:
+            present = {t for t, here in zip(_TRIGGER_LIST, flags, strict=True) if here}
+            found = {name for trigger, name in _TRIGGER_PAIRS if trigger in present}
+            if sum(m in present for m in _EMPHASIS_TAGS) < 2:
+                found.discard("rb_emphasis_inner")  # nesting needs two kinds of emphasis
+            names = self._names[flags] = frozenset(found)
         md = self._instances.get((depth, names))
         if md is None:
             md = markdown.Markdown(extensions=[RoamExtension(self, names)], output_format="html")
@@ -486,6 +501,7 @@ TRIGGERS: dict[str, tuple[str, ...]] = {
 }
 
 _TRIGGER_PAIRS = [(trigger, name) for name, triggers in TRIGGERS.items() for trigger in triggers]
+_TRIGGER_LIST = tuple(dict.fromkeys(trigger for trigger, _ in _TRIGGER_PAIRS))
 
 
 class RoamExtension(Extension):
