@@ -40,7 +40,8 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Roam Bridge settings")
         self.raw = dict(raw)
         self.save = save
-        self.sources: list[dict[str, str]] = [dict(s) for s in raw.get("sources", [])]
+        self.sources: list[dict[str, Any]] = [dict(s) for s in raw.get("sources", [])]
+        self._showing = False
         layout = QVBoxLayout(self)
 
         self.source_list = QListWidget(self)
@@ -61,10 +62,21 @@ class SettingsDialog(QDialog):
         self.graph.setPlaceholderText("your graph's name, as in its Roam URL")
         self.deck = QLineEdit(self)
         self.deck.setPlaceholderText("deck for cards with no deck:: (optional)")
+        self.include = QLineEdit(self)
+        self.include.setPlaceholderText("notes folders: only notes matching, e.g. Study/**")
+        self.exclude = QLineEdit(self)
+        self.exclude.setPlaceholderText("notes folders: skip notes matching, e.g. Archive/**")
+        self.write_ids = QCheckBox("Write id:: into Logseq card blocks that have none", self)
         qconnect(self.graph.textEdited, self._edit_source)
         qconnect(self.deck.textEdited, self._edit_source)
+        qconnect(self.include.textEdited, self._edit_source)
+        qconnect(self.exclude.textEdited, self._edit_source)
+        qconnect(self.write_ids.toggled, self._edit_source)
         source_form.addRow("Graph name", self.graph)
         source_form.addRow("Deck", self.deck)
+        source_form.addRow("Include", self.include)
+        source_form.addRow("Exclude", self.exclude)
+        source_form.addRow(self.write_ids)
         layout.addLayout(source_form)
 
         form = QFormLayout()
@@ -128,15 +140,34 @@ class SettingsDialog(QDialog):
 
     def _show_source(self, row: int) -> None:
         source = self.sources[row] if 0 <= row < len(self.sources) else None
+        self._showing = True  # filling the fields is not an edit
         for field, key in ((self.graph, "graph"), (self.deck, "deck")):
             field.setEnabled(source is not None)
             field.setText(source.get(key, "") if source else "")
+        for field, key in ((self.include, "include"), (self.exclude, "exclude")):
+            field.setEnabled(source is not None)
+            field.setText(", ".join(source.get(key, [])) if source else "")
+        self.write_ids.setEnabled(source is not None)
+        self.write_ids.setChecked(bool(source and source.get("write_ids")))
+        self._showing = False
 
     def _edit_source(self) -> None:
         row = self.source_list.currentRow()
-        if 0 <= row < len(self.sources):
-            self.sources[row]["graph"] = self.graph.text().strip()
-            self.sources[row]["deck"] = self.deck.text().strip()
+        if self._showing or not 0 <= row < len(self.sources):
+            return
+        source = self.sources[row]
+        source["graph"] = self.graph.text().strip()
+        source["deck"] = self.deck.text().strip()
+        for field, key in ((self.include, "include"), (self.exclude, "exclude")):
+            patterns = [p.strip() for p in field.text().split(",") if p.strip()]
+            if patterns:
+                source[key] = patterns
+            else:
+                source.pop(key, None)
+        if self.write_ids.isChecked():
+            source["write_ids"] = True
+        else:
+            source.pop("write_ids", None)
 
     def _add(self, path: str) -> None:
         if path:

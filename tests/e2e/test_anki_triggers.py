@@ -198,6 +198,28 @@ def test_settings_are_validated_saved_and_applied(watched) -> None:
     assert page_only == report["updated"]
 
 
+def test_per_source_options_are_edited_in_the_dialog(watched) -> None:
+    anki, _ = watched
+    driver = anki.driver
+    edit = (
+        f"from roam_bridge.gui.settings_dialog import SettingsDialog\n"
+        f"dialog = SettingsDialog(mw, {GUI}.CONTROLLER.raw_config(), {GUI}.save_settings)\n"
+        "dialog.source_list.setCurrentRow(0)\n"
+        "dialog.include.setText({include!r})\n"
+        "dialog.include.textEdited.emit(dialog.include.text())\n"
+        "dialog.write_ids.setChecked({write_ids})\n"
+        "dialog._accept()\n"
+        "result = True"
+    )
+    driver.exec(edit.format(include="Study/**, Notes/*.md", write_ids=True))
+    source = driver.eval(f"{GUI}.CONTROLLER.raw_config()['sources'][0]")
+    assert source["include"] == ["Study/**", "Notes/*.md"] and source["write_ids"] is True
+    driver.exec(edit.format(include="", write_ids=False))
+    source = driver.eval(f"{GUI}.CONTROLLER.raw_config()['sources'][0]")
+    assert "include" not in source and "write_ids" not in source
+    driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=60)
+
+
 def test_a_manual_sync_can_be_cancelled_before_it_writes(watched) -> None:
     anki, folder = watched
     driver = anki.driver
