@@ -178,9 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     sync_cmd.add_argument("--kind", choices=("auto", *KINDS), default="auto",
                           help="the source's format (default: detected)")
     sync_cmd.add_argument("--include", action="append", metavar="GLOB",
-                          help="only notes whose path matches (folder sources; repeatable)")
+                          help="only notes whose path matches (Obsidian; repeatable)")
     sync_cmd.add_argument("--exclude", action="append", metavar="GLOB",
-                          help="skip notes whose path matches (folder sources; repeatable)")
+                          help="skip notes whose path matches (Obsidian; repeatable)")
     sync_cmd.add_argument("--write-ids", action="store_true",
                           help="write id:: into Logseq card blocks that have none")
     sync_cmd.add_argument("--no-images", action="store_true",
