@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, parse_attribute, synthetic_uid
+from .outline import outside
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif", ".tif", ".tiff"}
@@ -110,10 +111,11 @@ def _scan(root: Path) -> tuple[list[str], _Attachments]:
     """Vault-relative posix paths of the notes (sorted), and the attachments.
 
     Dot-entries are skipped without descending; directory symlinks are not followed (a link
-    back up the tree would loop).
+    back up the tree would loop), nor file symlinks out of the vault (``outline.outside``).
     """
     notes: list[str] = []
     others: list[str] = []
+    real = os.path.realpath(root)
     stack = [""]
     while stack:
         folder = stack.pop()
@@ -130,6 +132,8 @@ def _scan(root: Path) -> tuple[list[str], _Attachments]:
             rel = f"{folder}/{name}" if folder else name
             if entry.is_dir(follow_symlinks=False):
                 stack.append(rel)
+            elif entry.is_symlink() and outside(real, entry.path):
+                continue
             elif name[-3:].lower() == ".md":
                 notes.append(rel)
             else:
