@@ -148,6 +148,22 @@ def edn_db(*datoms: str, schema: str = "{}") -> bytes:
     return f"#datascript/DB {{:schema {schema}, :datoms [{' '.join(datoms)}]}}".encode()
 
 
+@pytest.mark.parametrize("separator", [" ", ",\n"], ids=["roam-layout", "pretty"])
+def test_unicode_escapes_of_a_surrogate_pair_read_as_one_character(
+    tmp_path: Path, separator: str
+) -> None:
+    # JavaScript writers escape characters outside the BMP as two UTF-16 \\u escapes.
+    data = edn_db(
+        '[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]', '[1 :block/children 2 9]',
+        '[2 :block/uid "b2" 9]', '[2 :block/string "smile \\ud83d\\ude00, lone \\ud800" 9]',
+    ).replace(b"] [", b"]" + separator.encode() + b"[")
+    path = tmp_path / "g.edn"
+    path.write_bytes(data)
+    text = roam_edn.read(path, "g").blocks["b2"].string
+    assert text == "smile \U0001f600, lone \ufffd"
+    text.encode("utf-8")  # what synthetic uids, Anki and the renderer all do
+
+
 ODD_VALUES = [
     '[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]',
     '[1 :block/children 2 9]', '[1 :block/children 3 9]',

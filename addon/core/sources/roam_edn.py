@@ -349,6 +349,7 @@ def _matching_close(flat: bytes, begin: int) -> int:
 
 
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[0-7]{1,3}|.)", re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\"}
 
 
@@ -367,7 +368,12 @@ def _unescape(body: str) -> str:
 
     if body.endswith("\\") and not body.endswith("\\\\"):
         raise ValueError("string ends inside an escape")
-    return _ESCAPE.sub(one, body)
+    text = _ESCAPE.sub(one, body)
+    if "\\u" in body and _SURROGATE.search(text):
+        # A character beyond the BMP escaped as a UTF-16 pair ("\\ud83d\\ude00", as JavaScript
+        # writes it) is one character; a lone half cannot be encoded anywhere, so it is U+FFFD.
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
