@@ -571,6 +571,7 @@ def _split_flow(body: str) -> list[str] | None:
     return items
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\",
             "/": "/", "0": "\0", " ": " "}
 
@@ -599,7 +600,12 @@ def _scalar(raw: str) -> str | None:
                 continue
             out.append(c)
             i += 1
-        return "".join(out)
+        text = "".join(out)
+        if "\\u" in body and _SURROGATE.search(text):
+            # "\\ud83d\\ude00" is one character written as a UTF-16 pair; a lone half could
+            # never be encoded, so it becomes U+FFFD.
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return text
     if raw[:1] in ("|", ">", "&", "*", "!", "{", "["):
         return None
     comment = re.search(r"[ \t]#", raw)
