@@ -277,9 +277,14 @@ def truncated(tmp_path: Path, keep: float) -> bytes:
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\xff\" 2]]}", "UTF-8"),
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\\q\" 2]]}", "escape"),
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\" 2}]}", "closed by"),
+        (b"#datascript/DB {:schema {}, :datoms [" + b"[" * 50_000 + b"]" * 50_000 + b"]}",
+         "not [e a v tx]"),
+        (b"#datascript/DB {:schema {" + b"[" * 50_000 + b"]" * 50_000 + b" 1}, :datoms []}",
+         "nested too deeply"),
     ],
     ids=["empty", "not-edn", "json", "map-without-datoms", "vector", "no-datoms",
-         "no-pages", "short-datom", "bad-utf8", "bad-escape", "mismatched-bracket"],
+         "no-pages", "short-datom", "bad-utf8", "bad-escape", "mismatched-bracket",
+         "deeply-nested-datom", "deeply-nested-map-key"],
 )
 def test_bad_input_raises_one_clear_source_error(
     tmp_path: Path, content: bytes, reason: str

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from itertools import compress, count, groupby, repeat
@@ -156,7 +157,9 @@ def _datoms_from_values(values: Any, label: str) -> _Datoms:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    # reprlib stops a few levels down: repr() of a datom nested thousands deep (the parser
+    # itself is iterative) would end in RecursionError instead of this message.
+    text = reprlib.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -505,7 +508,10 @@ class _EdnParser:
             return items
         if len(items) % 2:
             raise self.fail(begin, "a map has a key without a value")
-        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        try:
+            return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        except RecursionError:  # a key nested thousands deep: no export has one
+            raise self.fail(begin, "a map key is nested too deeply") from None
 
     def _scalar(self, kind: str | None, token: re.Match[bytes]) -> Any:
         text = token.group()
