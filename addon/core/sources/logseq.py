@@ -402,6 +402,10 @@ def _write_file(
     graph: Graph, rel: str, targets: list[Block], warnings: list[str]
 ) -> dict[Block, str]:
     path = Path(graph.root) / rel
+    if path.is_symlink():
+        # os.replace would put a plain file where the link was, forking the page from its target.
+        warnings.append(f"{path}: a symlink; ids not written (write them in its target)")
+        return {}
     try:
         data = path.read_bytes()
     except OSError as err:
