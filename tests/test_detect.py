@@ -34,6 +34,25 @@ SEED_SOURCES = {
 }
 
 
+@pytest.mark.parametrize("kind", ["logseq", "obsidian"])
+@pytest.mark.parametrize("stray", ["attachment.zip", "data.json", "old.edn"])
+def test_a_notes_folder_holding_an_export_file_is_still_watched_as_notes(
+    tmp_path: Path, kind: str, stray: str
+) -> None:
+    # Obsidian saves attachments in the vault root by default: a .zip or .json there is common.
+    folder = tmp_path / kind
+    shutil.copytree(SEEDS / kind, folder)
+    (folder / stray).write_bytes(b"not an export")
+    assert detect_kind(folder) == kind
+    assert is_notes_folder(folder)
+    before = fingerprint(folder)
+    note = next(p for p in sorted(folder.rglob("*.md")) if ".obsidian" not in p.parts)
+    note.write_text(note.read_text(encoding="utf-8") + "\n- more\n", encoding="utf-8")
+    assert fingerprint(folder) != before
+    assert str(folder / stray) not in watch_paths(folder)
+    assert str(note.parent) in watch_paths(folder)
+
+
 @pytest.mark.parametrize(("kind", "source"), SEED_SOURCES.items())
 def test_each_seed_format_is_recognised(kind: str, source: Path) -> None:
     assert detect_kind(source) == kind

@@ -467,6 +467,22 @@ def test_write_back_leaves_non_utf8_files_alone(tmp_path: Path) -> None:
     assert (folder / "pages" / "A.md").read_bytes() == data
 
 
+def test_write_back_leaves_a_symlinked_page_a_symlink(tmp_path: Path) -> None:
+    folder = graph_at(tmp_path, {"pages/shared/B.md": "- Qb? #card\n"})
+    try:
+        os.symlink(Path("shared") / "B.md", folder / "pages" / "Link.md")
+    except (OSError, NotImplementedError):
+        pytest.skip("symlinks not available")
+    graph = logseq.read(folder, "g")
+    linked = [b for b in card_blocks(graph) if b.page.path == "pages/Link.md"]
+    assert linked
+    mapping, warnings = write_back_ids(graph, linked)
+    # Replacing the link by a file would cut it from its target and fork the page.
+    assert (folder / "pages" / "Link.md").is_symlink()
+    assert mapping == {} and "symlink" in warnings[0]
+    assert (folder / "pages" / "shared" / "B.md").read_text() == "- Qb? #card\n"
+
+
 def test_write_back_leaves_no_temporary_files_and_keeps_the_file_mode(tmp_path: Path) -> None:
     folder = graph_at(tmp_path, {"pages/A.md": "- Q? #card\n"})
     target = folder / "pages" / "A.md"

@@ -252,6 +252,14 @@ def test_a_note_of_only_front_matter_and_unclosed_front_matter(tmp_path: Path) -
     assert graph.pages["empty"].children == []
 
 
+def test_front_matter_unicode_escapes_of_a_surrogate_pair_are_one_character(
+    tmp_path: Path,
+) -> None:
+    page = read_note(tmp_path, '---\nmood: "smile \\ud83d\\ude00, lone \\ud800"\n---\n')
+    assert tree(page.children) == ["mood:: smile \U0001f600, lone \ufffd"]
+    page.children[0].string.encode("utf-8")
+
+
 # Text details -----------------------------------------------------------------------------
 
 

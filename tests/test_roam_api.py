@@ -358,6 +358,24 @@ def test_the_token_never_appears_in_errors_or_logs(
         assert TOKEN not in text
 
 
+@pytest.mark.parametrize(
+    "bad", ["\u2019", "\u200b", "\n", " ", "\u00e9"],
+    ids=["smart-quote", "zero-width-space", "newline", "inner-space", "latin-1"],
+)
+def test_a_token_pasted_with_a_stray_character_is_a_clear_error(
+    bad: str, seed_api: FakeRoamApi, session: requests.Session
+) -> None:
+    token = TOKEN[:10] + bad + TOKEN[10:]
+    with pytest.raises(SourceError) as raised:
+        read(seed_api, session, token=token)
+    err = raised.value
+    assert "token" in err.message and "roam_api_token" in err.message
+    assert "network" not in err.message
+    assert seed_api.calls == []  # refused before anything was sent
+    text = str(err) + repr(err) + "".join(traceback.format_exception(err))
+    assert TOKEN[:10] not in text and TOKEN[10:] not in text
+
+
 def test_a_token_echoed_where_the_message_is_cut_leaves_no_part_behind(
     seed_api: FakeRoamApi, session: requests.Session
 ) -> None:

@@ -148,6 +148,22 @@ def edn_db(*datoms: str, schema: str = "{}") -> bytes:
     return f"#datascript/DB {{:schema {schema}, :datoms [{' '.join(datoms)}]}}".encode()
 
 
+@pytest.mark.parametrize("separator", [" ", ",\n"], ids=["roam-layout", "pretty"])
+def test_unicode_escapes_of_a_surrogate_pair_read_as_one_character(
+    tmp_path: Path, separator: str
+) -> None:
+    # JavaScript writers escape characters outside the BMP as two UTF-16 \\u escapes.
+    data = edn_db(
+        '[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]', '[1 :block/children 2 9]',
+        '[2 :block/uid "b2" 9]', '[2 :block/string "smile \\ud83d\\ude00, lone \\ud800" 9]',
+    ).replace(b"] [", b"]" + separator.encode() + b"[")
+    path = tmp_path / "g.edn"
+    path.write_bytes(data)
+    text = roam_edn.read(path, "g").blocks["b2"].string
+    assert text == "smile \U0001f600, lone \ufffd"
+    text.encode("utf-8")  # what synthetic uids, Anki and the renderer all do
+
+
 ODD_VALUES = [
     '[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]',
     '[1 :block/children 2 9]', '[1 :block/children 3 9]',
@@ -261,9 +277,14 @@ def truncated(tmp_path: Path, keep: float) -> bytes:
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\xff\" 2]]}", "UTF-8"),
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\\q\" 2]]}", "escape"),
         (b"#datascript/DB {:schema {}, :datoms [[1 :node/title \"P\" 2}]}", "closed by"),
+        (b"#datascript/DB {:schema {}, :datoms [" + b"[" * 50_000 + b"]" * 50_000 + b"]}",
+         "not [e a v tx]"),
+        (b"#datascript/DB {:schema {" + b"[" * 50_000 + b"]" * 50_000 + b" 1}, :datoms []}",
+         "nested too deeply"),
     ],
     ids=["empty", "not-edn", "json", "map-without-datoms", "vector", "no-datoms",
-         "no-pages", "short-datom", "bad-utf8", "bad-escape", "mismatched-bracket"],
+         "no-pages", "short-datom", "bad-utf8", "bad-escape", "mismatched-bracket",
+         "deeply-nested-datom", "deeply-nested-map-key"],
 )
 def test_bad_input_raises_one_clear_source_error(
     tmp_path: Path, content: bytes, reason: str

@@ -154,7 +154,7 @@ def fingerprint(source: str | Path) -> str:
         return ""
     path = Path(source).expanduser()
     try:
-        if path.is_dir() and _newest_export_or_none(path) is None:
+        if path.is_dir() and _folder_export(path) is None:
             return _folder_print(path)
         target = newest_export(path, EXPORT_SUFFIXES) if path.is_dir() else path
         stat = target.stat()
@@ -178,7 +178,7 @@ def watch_paths(source: str | Path) -> set[str]:
     path = Path(source).expanduser()
     paths = {str(path)}
     if path.is_dir():
-        export = _newest_export_or_none(path)
+        export = _folder_export(path)
         if export is not None:
             paths.add(str(export))
         else:
@@ -192,7 +192,7 @@ def is_notes_folder(source: str | Path) -> bool:
     if isinstance(source, str) and roam_api.is_url(source):
         return False
     path = Path(source).expanduser()
-    return path.is_dir() and _newest_export_or_none(path) is None
+    return path.is_dir() and _folder_export(path) is None
 
 
 # Internals --------------------------------------------------------------------------------
@@ -214,6 +214,15 @@ def _newest_export_or_none(folder: Path) -> Path | None:
         return newest_export(folder, EXPORT_SUFFIXES)
     except SourceError:
         return None
+
+
+def _folder_export(folder: Path) -> Path | None:
+    """The export a folder source stands for, or None for a notes folder. As in detect_kind,
+    a Logseq graph or Obsidian vault is notes even with a .zip or .json in it (Obsidian puts
+    attachments in the vault's root by default)."""
+    if logseq.looks_like(folder) or obsidian.looks_like(folder):
+        return None
+    return _newest_export_or_none(folder)
 
 
 def _zip_kind(path: Path) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, is_synthetic, page_uids
-from .outline import FENCE, decode, digest, parse, plain, split_lines
+from .outline import FENCE, decode, digest, outside, parse, plain, split_lines, within
 
 SUFFIX = ".md"
 # A property line: a plain key (no spaces), '::', then a space or the end of the line.
@@ -283,10 +283,12 @@ class _Config:
             return cls(None)
 
     def page_files(self, root: Path) -> Iterator[tuple[str, bool]]:
-        """(posix path relative to ``root``, is a journal) of every page file, sorted."""
+        """(posix path relative to ``root``, is a journal) of every page file, sorted.
+        Symlinks out of ``root`` are not followed (see ``outline.outside``)."""
+        real = os.path.realpath(root)
         for folder, journal in ((self.pages_dir, False), (self.journals_dir, True)):
             base = root / folder
-            if not base.is_dir():
+            if not base.is_dir() or not within(real, os.path.realpath(base)):
                 continue
             found = []
             for dirpath, dirnames, filenames in os.walk(base):
@@ -295,6 +297,7 @@ class _Config:
                 found.extend(
                     f"{rel_dir}/{name}" for name in filenames
                     if name.lower().endswith(SUFFIX) and not name.startswith(".")
+                    and not outside(real, os.path.join(dirpath, name))
                 )
             for rel in sorted(found):
                 yield rel, journal
@@ -399,6 +402,10 @@ def _write_file(
     graph: Graph, rel: str, targets: list[Block], warnings: list[str]
 ) -> dict[Block, str]:
     path = Path(graph.root) / rel
+    if path.is_symlink():
+        # os.replace would put a plain file where the link was, forking the page from its target.
+        warnings.append(f"{path}: a symlink; ids not written (write them in its target)")
+        return {}
     try:
         data = path.read_bytes()
     except OSError as err:

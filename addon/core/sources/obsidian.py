@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, parse_attribute, synthetic_uid
+from .outline import outside
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif", ".tif", ".tiff"}
@@ -110,10 +111,11 @@ def _scan(root: Path) -> tuple[list[str], _Attachments]:
     """Vault-relative posix paths of the notes (sorted), and the attachments.
 
     Dot-entries are skipped without descending; directory symlinks are not followed (a link
-    back up the tree would loop).
+    back up the tree would loop), nor file symlinks out of the vault (``outline.outside``).
     """
     notes: list[str] = []
     others: list[str] = []
+    real = os.path.realpath(root)
     stack = [""]
     while stack:
         folder = stack.pop()
@@ -130,6 +132,8 @@ def _scan(root: Path) -> tuple[list[str], _Attachments]:
             rel = f"{folder}/{name}" if folder else name
             if entry.is_dir(follow_symlinks=False):
                 stack.append(rel)
+            elif entry.is_symlink() and outside(real, entry.path):
+                continue
             elif name[-3:].lower() == ".md":
                 notes.append(rel)
             else:
@@ -567,6 +571,7 @@ def _split_flow(body: str) -> list[str] | None:
     return items
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\",
             "/": "/", "0": "\0", " ": " "}
 
@@ -595,7 +600,12 @@ def _scalar(raw: str) -> str | None:
                 continue
             out.append(c)
             i += 1
-        return "".join(out)
+        text = "".join(out)
+        if "\\u" in body and _SURROGATE.search(text):
+            # "\\ud83d\\ude00" is one character written as a UTF-16 pair; a lone half could
+            # never be encoded, so it becomes U+FFFD.
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return text
     if raw[:1] in ("|", ">", "&", "*", "!", "{", "["):
         return None
     comment = re.search(r"[ \t]#", raw)

@@ -18,6 +18,7 @@ new block: the formats themselves do not tell the two apart.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 from ..model import RARE_SPACES, Block, Page
@@ -59,6 +60,21 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig"), True
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace"), False
+
+
+def outside(root: str, path: str) -> bool:
+    """Whether the file ``path``, found in the folder ``root`` (given by ``os.path.realpath``),
+    is a symlink that leads out of ``root``, or nowhere. Such links are skipped: a notes folder
+    must not hand a file elsewhere on the disk to a sync, and a dangling one must not stop it."""
+    if not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    return not (within(root, target) and os.path.isfile(target))
+
+
+def within(root: str, target: str) -> bool:
+    """Whether the real path ``target`` is ``root`` or inside it (both from ``realpath``)."""
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def digest(data: bytes) -> str:

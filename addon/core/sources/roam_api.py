@@ -93,6 +93,12 @@ _NO_TOKEN = (
     "variable"
 )
 
+_BAD_TOKEN = (
+    "the Roam API token holds a space, quote or invisible character no token has (copied "
+    "with it?); paste it again as roam_api_token in Roam Bridge's settings or in the "
+    f"{TOKEN_ENV} environment variable"
+)
+
 
 class RateLimiter:
     """At most ``calls`` requests in any ``period`` seconds (a sliding window); thread-safe."""
@@ -165,6 +171,11 @@ def read(
         raise SourceError(label, str(err)) from None
     if not token or not token.strip():
         raise SourceError(label, _NO_TOKEN)
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        # A token pasted with a smart quote or an invisible character: HTTP headers cannot
+        # carry it (a UnicodeEncodeError deep in http.client), and no Roam token holds one.
+        raise SourceError(label, _BAD_TOKEN)
     base = base_url.strip().rstrip("/")
     if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
         raise SourceError(label, f"the Roam API base URL {base_url!r} is not an http(s) URL")
@@ -173,7 +184,7 @@ def read(
     own_session = session is None
     client = _Client(
         graph=name,
-        token=token.strip(),
+        token=token,
         base_url=base,
         session=session or requests.Session(),
         timeout=timeout,

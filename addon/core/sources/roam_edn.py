@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from itertools import compress, count, groupby, repeat
@@ -156,7 +157,9 @@ def _datoms_from_values(values: Any, label: str) -> _Datoms:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    # reprlib stops a few levels down: repr() of a datom nested thousands deep (the parser
+    # itself is iterative) would end in RecursionError instead of this message.
+    text = reprlib.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -349,6 +352,7 @@ def _matching_close(flat: bytes, begin: int) -> int:
 
 
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[0-7]{1,3}|.)", re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\"}
 
 
@@ -367,7 +371,12 @@ def _unescape(body: str) -> str:
 
     if body.endswith("\\") and not body.endswith("\\\\"):
         raise ValueError("string ends inside an escape")
-    return _ESCAPE.sub(one, body)
+    text = _ESCAPE.sub(one, body)
+    if "\\u" in body and _SURROGATE.search(text):
+        # A character beyond the BMP escaped as a UTF-16 pair ("\\ud83d\\ude00", as JavaScript
+        # writes it) is one character; a lone half cannot be encoded anywhere, so it is U+FFFD.
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +508,10 @@ class _EdnParser:
             return items
         if len(items) % 2:
             raise self.fail(begin, "a map has a key without a value")
-        return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        try:
+            return {_hashable(items[i]): items[i + 1] for i in range(0, len(items), 2)}
+        except RecursionError:  # a key nested thousands deep: no export has one
+            raise self.fail(begin, "a map key is nested too deeply") from None
 
     def _scalar(self, kind: str | None, token: re.Match[bytes]) -> Any:
         text = token.group()

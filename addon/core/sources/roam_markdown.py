@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
 from .exports import _unsafe_member
-from .outline import decode, parse_text, plain
+from .outline import decode, outside, parse_text, plain
 
 SUFFIX = ".md"
 _HEADING = re.compile(r"(#{1,3}) (?=\S)")
@@ -99,12 +99,15 @@ def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False
 
 
 def _markdown_files(folder: Path) -> Iterator[str]:
-    """Posix paths, relative to ``folder``, of its .md files (hidden files and folders skipped)."""
+    """Posix paths, relative to ``folder``, of its .md files (hidden files and folders skipped,
+    and symlinks out of the folder: see ``outline.outside``)."""
+    real = os.path.realpath(folder)
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(folder).as_posix()
         for name in filenames:
-            if name.lower().endswith(SUFFIX) and not name.startswith("."):
+            if (name.lower().endswith(SUFFIX) and not name.startswith(".")
+                    and not outside(real, os.path.join(dirpath, name))):
                 yield name if rel_dir == "." else f"{rel_dir}/{name}"
 
 
