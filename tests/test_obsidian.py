@@ -444,3 +444,12 @@ def test_reading_a_converted_graph_is_close_to_the_json_reader(tmp_path: Path) -
             assert len(graph.blocks) == 20_000
             graph.release()
     assert best["vault"] <= 2.5 * best["json"], best
+
+
+def test_excalidraw_drawings_are_not_notes(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path, {
+        "Note.md": "- a note #card\n",
+        "Drawing.excalidraw.md": "# Text Elements\nlabel ^abc123\n",
+    })
+    graph = obsidian.read(vault, "v")
+    assert set(graph.pages) == {"Note"}

@@ -409,3 +409,10 @@ def test_fast_path_reads_entity_keyed_attributes(tmp_path: Path) -> None:
     assert fast.heading == {parent: 1}
     assert [p for p, _ in fast.children] == [page_e, parent]
     assert fast.graph_name() == "test-graph"
+
+
+def test_an_export_saved_with_a_bom_reads_like_one_without(tmp_path: Path) -> None:
+    plain = ROAM_TO_CSV / "backup-with-refs.edn"
+    with_bom = tmp_path / "bom.edn"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert structure(roam_edn.read(with_bom, "g")) == structure(roam_edn.read(plain, "g"))

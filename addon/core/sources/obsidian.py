@@ -64,6 +64,8 @@ _FM_KEY = re.compile(r"([^\s#:\-\[{'\"][^:]*?|\"[^\"]*\"|'[^']*'):(?:[ \t]+(.*)|
 _PLAIN_TAG = re.compile(r"[\w\-/]+\Z")
 _FM_ITEM = re.compile(r"[ \t]*-(?:[ \t]+(.*)|[ \t]*)\Z")
 
+# Notes that are drawings, saved as .md by the Excalidraw plugin.
+_DRAWINGS = (".excalidraw.md",)
 
 def looks_like(path: Path) -> bool:
     """True for a folder Obsidian has opened as a vault (it holds ``.obsidian/``)."""
@@ -134,6 +136,8 @@ def _scan(root: Path) -> tuple[list[str], _Attachments]:
                 stack.append(rel)
             elif entry.is_symlink() and outside(real, entry.path):
                 continue
+            elif name.lower().endswith(_DRAWINGS):
+                continue  # Excalidraw drawings: a drawing's JSON, not notes
             elif name[-3:].lower() == ".md":
                 notes.append(rel)
             else:

@@ -54,6 +54,7 @@ def read(path: str | Path, graph_name: str = "") -> Graph:
     elif not path.exists():
         raise SourceError(path, "no such file or folder")
     data, label = read_export_bytes(path, ".edn")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a BOM, as some editors save it
     with gc_paused():
         datoms = _read_datoms(data, label)
         name = graph_name or datoms.graph_name() or _default_name(path)
