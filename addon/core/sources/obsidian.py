@@ -42,7 +42,16 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, parse_attribute, synthetic_uid
+from ..model import (
+    RARE_SPACES,
+    Block,
+    Graph,
+    Page,
+    SourceError,
+    gc_paused,
+    page_uids,
+    parse_attribute,
+)
 from .outline import outside
 
 IMAGE_SUFFIXES = frozenset(
@@ -310,6 +319,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
     gathered: dict[int, list[str]] = {}  # block index -> all its lines, when more than one
     given: dict[int, str] = {}  # block index -> id from a "^id" line after a blank line
     start = _front_matter(lines, page, made)
+    front = len(made)  # the front matter's attribute blocks
     top = page.children
     headings: list[tuple[int, Block]] = []  # open sections, outermost first
     items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
@@ -440,38 +450,54 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         blank = False
         if opens:
             fence, fence_cut = opens, indent
-    _settle(vault, page, made, gathered, given)
+    # page_uids may skip its whitespace test when no block can hold a rare space: the note
+    # has none, nor do the front matter values (a YAML escape can make one).
+    plain = not any(c in text for c in RARE_SPACES) and not any(
+        c in block.string for block in made[:front] for c in RARE_SPACES
+    )
+    _settle(vault, page, made, gathered, given, plain)
 
 
 def _settle(
     vault: _Vault, page: Page, made: list[Block], gathered: dict[int, list[str]],
-    given: dict[int, str],
+    given: dict[int, str], plain: bool,
 ) -> None:
-    """Give each block its final text and uid, and add it to the graph."""
+    """Give each block its final text and uid, and add it to the graph.
+
+    ``plain`` is ``page_uids``'s: no block text holds one of RARE_SPACES.
+    """
     blocks = vault.graph.blocks
-    ids = vault.ids[page.path] = {}
-    title = page.title
-    for index, block in enumerate(made):
-        text = "\n".join(gathered[index]) if index in gathered else block.string
-        uid = given.get(index, "") if given else ""
+    embeds = vault.embeds
+    ids: dict[str, Block] = {}
+    vault.ids[page.path] = ids
+    uid_of = page_uids(page.title)
+    for index, lines in gathered.items():
+        made[index].string = "\n".join(lines)
+    # By block (identity), so the loop below needs no index; an id line is rare.
+    given_to = {made[index]: uid for index, uid in given.items()}
+    for block in made:
+        text = block.string
+        uid = given_to.get(block, "") if given_to else ""
         caret = text.rfind("^")
         # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
         if caret >= 0 and not uid and (caret == 0 or text[caret - 1] in " \t\n"):
             tail = text[caret + 1 :].rstrip(" \t")
-            if _ID.match(tail):
+            # isalnum() on ASCII is exactly [A-Za-z0-9]; only an id with "-" needs the regex.
+            if (tail.isascii() and tail.isalnum()) or _ID.match(tail):
                 uid = tail
                 text = text[:caret]
-        text = text.strip()
-        block.string = text
+        block.string = text = text.strip()
         if uid:
             if uid not in ids:
                 ids[uid] = block
             if uid in blocks:
                 uid = ""
-        block.uid = uid = uid or synthetic_uid(title, text, blocks)
+        if not uid:
+            uid = uid_of(text, blocks, plain)
+        block.uid = uid
         blocks[uid] = block
         if "![[" in text:
-            vault.embeds.append(block)
+            embeds.append(block)
 
 
 def _front_matter(lines: list[str], page: Page, made: list[Block]) -> int:
