@@ -325,6 +325,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
     items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
     current: Block | None = None  # the block whose lines are being read
     more: list[str] | None = None  # its lines, once it has more than one
+    undo = ""  # the current block's text before its "^id" was taken off (see _reopen)
     kind = ""  # of the current block: "paragraph", "item" or "heading"
     fence = ""  # the closing fence, inside a fenced code block
     fence_cut = 0  # columns of indentation the code lines lose
@@ -333,7 +334,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         line = lines[index]
         if fence:
             if more is None:
-                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
             more.append(_dedent(line, fence_cut) if fence_cut else line)
             stripped = line.strip()
             if stripped.startswith(fence) and not stripped.strip(fence[0]):
@@ -368,7 +369,17 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
             while items and items[-1][0] >= indent:
                 items.pop()
             parent = items[-1][1] if items else headings[-1][1] if headings else None
-            block = Block("", content, page, parent)
+            # The usual "text ^id" is taken while the line is at hand (one rpartition; the
+            # rarer shapes are left to _settle). It holds only if no further line joins the
+            # item: the id ends a block's last line, so _reopen puts it back then.
+            head, caret, tail = content.rpartition(" ^")
+            if caret and tail.isascii() and content[0] not in "[#`~" and (
+                tail.isalnum() or tail.replace("-", "").isalnum()
+            ):
+                block = Block(tail, head, page, parent)
+                undo = content
+            else:
+                block = Block("", content, page, parent)
             (parent.children if parent is not None else top).append(block)
             made.append(block)
             current, more, kind, blank = block, None, "item", False
@@ -424,7 +435,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
 
         if blank and current is not None and (m := _ID_LINE.match(stripped)):
             last = more[-1] if more is not None else current.string
-            if len(made) - 1 not in given and not _BLOCK_ID.search(last):
+            if len(made) - 1 not in given and not current.uid and not _BLOCK_ID.search(last):
                 given[len(made) - 1] = m.group(1)
                 continue
 
@@ -432,14 +443,14 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         opens = _fence_open(stripped) if first in "`~" else ""
         if not blank and (kind == "paragraph" or (kind == "item" and not (opens and not in_item))):
             if more is None:
-                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
             more.append(stripped)  # continuation, lazy or indented
         else:
             while items and items[-1][0] >= indent:
                 items.pop()
             if kind == "item" and items and items[-1][1] is current:
                 if more is None:
-                    more = gathered[len(made) - 1] = [current.string]
+                    more = gathered[len(made) - 1] = _reopen(current, undo)
                 more.extend(("", stripped))  # a further paragraph of the same item
             else:
                 parent = items[-1][1] if items else headings[-1][1] if headings else None
@@ -477,13 +488,16 @@ def _settle(
     given_to = {made[index]: uid for index, uid in given.items()}
     for block in made:
         text = block.string
-        uid = given_to.get(block, "") if given_to else ""
-        caret = text.rfind("^")
+        # An item's one line may have given its uid already (see _parse_note).
+        uid = block.uid or (given_to.get(block, "") if given_to else "")
+        caret = -1 if uid else text.rfind("^")
         # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
-        if caret >= 0 and not uid and (caret == 0 or text[caret - 1] in " \t\n"):
+        if caret >= 0 and (caret == 0 or text[caret - 1] in " \t\n"):
             tail = text[caret + 1 :].rstrip(" \t")
-            # isalnum() on ASCII is exactly [A-Za-z0-9]; only an id with "-" needs the regex.
-            if (tail.isascii() and tail.isalnum()) or _ID.match(tail):
+            # isalnum() on ASCII is exactly [A-Za-z0-9]: no regex for the usual id.
+            if (tail.isascii() and (tail.isalnum() or tail.replace("-", "").isalnum())) or (
+                _ID.match(tail)
+            ):
                 uid = tail
                 text = text[:caret]
         block.string = text = text.strip()
@@ -498,6 +512,16 @@ def _settle(
         blocks[uid] = block
         if "![[" in text:
             embeds.append(block)
+
+
+def _reopen(block: Block, undo: str) -> list[str]:
+    """The first of ``block``'s lines, when a second one joins it.
+
+    An id taken off the end of the first line goes back: the block's id ends its last line.
+    """
+    if block.uid:
+        block.string, block.uid = undo, ""
+    return [block.string]
 
 
 def _front_matter(lines: list[str], page: Page, made: list[Block]) -> int:
