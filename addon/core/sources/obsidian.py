@@ -330,8 +330,8 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
     fence = ""  # the closing fence, inside a fenced code block
     fence_cut = 0  # columns of indentation the code lines lose
     blank = False  # a blank line came since the last text
-    for index in range(start, len(lines)):
-        line = lines[index]
+    columns_of = _COLUMNS.get
+    for line in lines[start:] if start else lines:
         if fence:
             if more is None:
                 more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
@@ -347,15 +347,14 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         indent = len(line) - len(stripped)
         if indent:
             prefix = line[:indent]
-            indent = _COLUMNS.get(prefix) or _columns(prefix)
+            indent = columns_of(prefix) or _columns(prefix)
         first = stripped[0]
 
         # A list item (the common case, kept inline).
         content = ""
         marker = 0
         if first in "-*+":
-            after = stripped[1:2]
-            if after == " " or after == "\t" or not after:
+            if stripped[1:2] in " \t":  # also "" (a bare marker)
                 marker = 1
                 content = stripped[2:]
                 if content[:1] in (" ", "\t"):
@@ -373,18 +372,22 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
             # rarer shapes are left to _settle). It holds only if no further line joins the
             # item: the id ends a block's last line, so _reopen puts it back then.
             head, caret, tail = content.rpartition(" ^")
-            if caret and tail.isascii() and content[0] not in "[#`~" and (
+            special = content[:1] in "[#`~" and content != ""
+            if caret and tail.isascii() and not special and (
                 tail.isalnum() or tail.replace("-", "").isalnum()
             ):
-                block = Block(tail, head, page, parent)
+                block = Block(tail, head, page, parent, [])
                 undo = content
             else:
-                block = Block("", content, page, parent)
+                block = Block("", content, page, parent, [])
             (parent.children if parent is not None else top).append(block)
             made.append(block)
-            current, more, kind, blank = block, None, "item", False
+            current = block
+            more = None
+            kind = "item"
+            blank = False
             items.append((indent, block))
-            if content and content[0] in "[#`~":
+            if special:
                 if content[0] == "[" and (m := _TASK.match(content)):
                     done = m.group(1) != " "
                     block.string = ("{{[[DONE]]}} " if done else "{{[[TODO]]}} ") + \
@@ -602,6 +605,8 @@ def _inline_value(raw: str) -> list[str] | None:
 
 def _split_flow(body: str) -> list[str] | None:
     """Split a flow list's body on the commas outside quotes; None if a quote never closes."""
+    if not any(c in body for c in "\"'[{"):
+        return body.split(",")
     items: list[str] = []
     quote, start, i = "", 0, 0
     while i < len(body):
@@ -625,6 +630,7 @@ def _split_flow(body: str) -> list[str] | None:
     return items
 
 
+_COMMENT = re.compile(r"[ \t]#")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\",
             "/": "/", "0": "\0", " ": " "}
@@ -640,7 +646,10 @@ def _scalar(raw: str) -> str | None:
     if raw[:1] == '"':
         if len(raw) < 2 or not raw.endswith('"'):
             return None
-        out, i, body = [], 0, raw[1:-1]
+        body = raw[1:-1]
+        if "\\" not in body:
+            return body
+        out, i = [], 0
         while i < len(body):
             c = body[i]
             if c == "\\" and i + 1 < len(body):
@@ -662,7 +671,7 @@ def _scalar(raw: str) -> str | None:
         return text
     if raw[:1] in ("|", ">", "&", "*", "!", "{", "["):
         return None
-    comment = re.search(r"[ \t]#", raw)
+    comment = _COMMENT.search(raw)
     value = raw[: comment.start()] if comment else raw
     value = value.strip()
     return "" if value in ("~", "null", "Null", "NULL") else value
