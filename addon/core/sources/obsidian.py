@@ -464,22 +464,22 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         blank = False
         if opens:
             fence, fence_cut = opens, indent
-    # page_uids may skip its whitespace test when no block can hold a rare space: the note
-    # has none, nor do the front matter values (a YAML escape can make one).
-    plain = not any(c in text for c in RARE_SPACES) and not any(
-        c in block.string for block in made[:front] for c in RARE_SPACES
-    )
-    _settle(vault, page, made, gathered, given, plain)
+    _settle(vault, page, made, gathered, given, front, text)
 
 
 def _settle(
     vault: _Vault, page: Page, made: list[Block], gathered: dict[int, list[str]],
-    given: dict[int, str], plain: bool,
+    given: dict[int, str], front: int, note: str,
 ) -> None:
     """Give each block its final text and uid, and add it to the graph.
 
-    ``plain`` is ``page_uids``'s: no block text holds one of RARE_SPACES.
+    ``note`` is the note's text, checked once for what no block can hold without it; the first
+    ``front`` blocks come from its front matter, where a YAML escape can make anything.
     """
+    # page_uids may skip its whitespace test when no block can hold a rare space.
+    plain = not any(c in note for c in RARE_SPACES) and not any(
+        c in block.string for block in made[:front] for c in RARE_SPACES
+    )
     blocks = vault.graph.blocks
     embeds = vault.embeds
     ids: dict[str, Block] = {}
@@ -489,13 +489,15 @@ def _settle(
         made[index].string = "\n".join(lines)
     # By block (identity), so the loop below needs no index; an id line is rare.
     given_to = {made[index]: uid for index, uid in given.items()}
+    embeds_here = "![[" in note or any("![[" in block.string for block in made[:front])
     for block in made:
         text = block.string
         # An item's one line may have given its uid already (see _parse_note).
         uid = block.uid or (given_to.get(block, "") if given_to else "")
-        caret = -1 if uid else text.rfind("^")
         # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
-        if caret >= 0 and (caret == 0 or text[caret - 1] in " \t\n"):
+        if not uid and (caret := text.rfind("^")) >= 0 and (
+            caret == 0 or text[caret - 1] in " \t\n"
+        ):
             tail = text[caret + 1 :].rstrip(" \t")
             # isalnum() on ASCII is exactly [A-Za-z0-9]: no regex for the usual id.
             if (tail.isascii() and (tail.isalnum() or tail.replace("-", "").isalnum())) or (
@@ -513,7 +515,7 @@ def _settle(
             uid = uid_of(text, blocks, plain)
         block.uid = uid
         blocks[uid] = block
-        if "![[" in text:
+        if embeds_here and "![[" in text:
             embeds.append(block)
 
 
