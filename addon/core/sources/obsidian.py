@@ -506,15 +506,15 @@ def _settle(
                 uid = tail
                 text = text[:caret]
         block.string = text = text.strip()
+        # One probe of the graph's (large, cache-cold) uid table when the id is free.
         if uid:
-            if uid not in ids:
-                ids[uid] = block
-            if uid in blocks:
-                uid = ""
+            ids.setdefault(uid, block)
+            if blocks.setdefault(uid, block) is not block:
+                uid = ""  # taken by an earlier block
         if not uid:
             uid = uid_of(text, blocks, plain)
+            blocks[uid] = block
         block.uid = uid
-        blocks[uid] = block
         if embeds_here and "![[" in text:
             embeds.append(block)
 
