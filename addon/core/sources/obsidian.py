@@ -373,13 +373,14 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
             # item: the id ends a block's last line, so _reopen puts it back then.
             head, caret, tail = content.rpartition(" ^")
             special = content[:1] in "[#`~" and content != ""
+            # (Block with all six fields: CPython calls its __init__ faster so.)
             if caret and tail.isascii() and not special and (
                 tail.isalnum() or tail.replace("-", "").isalnum()
             ):
-                block = Block(tail, head, page, parent, [])
+                block = Block(tail, head, page, parent, [], 0)
                 undo = content
             else:
-                block = Block("", content, page, parent, [])
+                block = Block("", content, page, parent, [], 0)
             (parent.children if parent is not None else top).append(block)
             made.append(block)
             current = block
@@ -457,7 +458,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
                 more.extend(("", stripped))  # a further paragraph of the same item
             else:
                 parent = items[-1][1] if items else headings[-1][1] if headings else None
-                block = Block("", stripped, page, parent)
+                block = Block("", stripped, page, parent, [], 0)
                 (parent.children if parent is not None else top).append(block)
                 made.append(block)
                 current, more, kind = block, None, "paragraph"
@@ -476,10 +477,10 @@ def _settle(
     ``note`` is the note's text, checked once for what no block can hold without it; the first
     ``front`` blocks come from its front matter, where a YAML escape can make anything.
     """
-    # page_uids may skip its whitespace test when no block can hold a rare space.
-    plain = not any(c in note for c in RARE_SPACES) and not any(
-        c in block.string for block in made[:front] for c in RARE_SPACES
-    )
+    # page_uids may skip its whitespace test on a block of a note with no rare space (known
+    # once a block needs a synthetic uid). Front matter values come from YAML: never plain.
+    plain: bool | None = None
+    attributes = set(made[:front])
     blocks = vault.graph.blocks
     embeds = vault.embeds
     ids: dict[str, Block] = {}
@@ -512,7 +513,12 @@ def _settle(
             if blocks.setdefault(uid, block) is not block:
                 uid = ""  # taken by an earlier block
         if not uid:
-            uid = uid_of(text, blocks, plain)
+            if attributes and block in attributes:
+                uid = uid_of(text, blocks)
+            else:
+                if plain is None:
+                    plain = not any(c in note for c in RARE_SPACES)
+                uid = uid_of(text, blocks, plain)
             blocks[uid] = block
         block.uid = uid
         if embeds_here and "![[" in text:
