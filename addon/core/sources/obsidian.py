@@ -351,19 +351,22 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         first = stripped[0]
 
         # A list item (the common case, kept inline).
-        content = ""
+        content = lead = ""  # the item's text, and its first character
         marker = 0
         if first in "-*+":
             if stripped[1:2] in " \t":  # also "" (a bare marker)
                 marker = 1
                 content = stripped[2:]
-                if content[:1] in (" ", "\t"):
+                lead = content[:1]
+                if lead == " " or lead == "\t":
                     content = content.lstrip(" \t")
-                if content[:1] == first != "+" and _RULE.match(stripped):
+                    lead = content[:1]
+                if lead == first != "+" and _RULE.match(stripped):
                     marker = 0  # "- - -", "* * *": a rule
         elif first.isdigit() and (m := _ORDERED.match(stripped)):
             marker = m.end() - 1
             content = stripped[marker:].lstrip(" \t")
+            lead = content[:1]
         if marker:
             while items and items[-1][0] >= indent:
                 items.pop()
@@ -372,7 +375,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
             # rarer shapes are left to _settle). It holds only if no further line joins the
             # item: the id ends a block's last line, so _reopen puts it back then.
             head, caret, tail = content.rpartition(" ^")
-            special = content[:1] in "[#`~" and content != ""
+            special = lead != "" and lead in "[#`~"
             # (Block with all six fields: CPython calls its __init__ faster so.)
             if caret and tail.isascii() and not special and (
                 tail.isalnum() or tail.replace("-", "").isalnum()
