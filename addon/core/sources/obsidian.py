@@ -105,11 +105,12 @@ def read(
     except ValueError as err:
         raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
+    base = str(root)
     with gc_paused():
         for rel, title in _titles(notes):
             page = graph.add_page(Page(title=title, path=rel))
             vault.by_path[rel.lower()] = page
-            text = _decode(root / rel)
+            text = _decode(os.path.join(base, rel))
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
@@ -184,16 +185,19 @@ def _titles(notes: list[str]) -> list[tuple[str, str]]:
     return [(rel, titles[rel]) for rel in notes]
 
 
-def _decode(file: Path) -> str:
+def _decode(file: str) -> str:
     try:
-        data = file.read_bytes()
+        # Unbuffered, by a plain string path: a note is read whole, once. (Errors name a
+        # Path, so the separators are the platform's.)
+        with open(file, "rb", buffering=0) as handle:
+            data = handle.readall()
     except OSError as err:
-        raise SourceError(file, f"cannot read note ({err.strerror or err})") from None
+        raise SourceError(Path(file), f"cannot read note ({err.strerror or err})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise SourceError(
-            file, f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            Path(file), f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
             "save it as UTF-8 or exclude it"
         ) from None
     if text.startswith("\ufeff"):
