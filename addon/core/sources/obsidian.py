@@ -313,8 +313,9 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
 
     A block is made when its first line is read; later lines gather in a list until the next
     block starts. Ids, uids and the final text are settled in one pass at the end, over the
-    note's blocks in document order, so ``graph.blocks`` stays in document order too. (One
-    function with local state, not a class: this loop runs once per line of the vault.)
+    note's blocks in document order, so ``graph.blocks`` stays in document order too; only the
+    usual one-line item's ``^id`` is taken as its line is read. (One function with local
+    state, not a class: this loop runs once per line of the vault.)
     """
     if "%%" in text:
         text = _strip_comments(text)
@@ -516,7 +517,8 @@ def _settle(
         block.string = text = text.strip()
         # One probe of the graph's (large, cache-cold) uid table when the id is free.
         if uid:
-            ids.setdefault(uid, block)
+            if uid not in ids:
+                ids[uid] = block
             if blocks.setdefault(uid, block) is not block:
                 uid = ""  # taken by an earlier block
         if not uid:
