@@ -178,7 +178,7 @@ def _titles(notes: list[str]) -> list[tuple[str, str]]:
     taken: set[str] = set()
     titles: dict[str, str] = {}
     for rel in sorted(notes, key=lambda r: (r.count("/"), r)):
-        stem = PurePosixPath(rel).name[:-3]
+        stem = rel.rsplit("/", 1)[-1][:-3]
         title = stem if stem not in taken else rel[:-3]
         taken.add(title)
         titles[rel] = title
