@@ -193,6 +193,69 @@ def test_links_open_the_block_by_id_or_its_note(tmp_path: Path) -> None:
     assert graph.link(synthetic) == "obsidian://open?vault=My%20Vault&file=Folder%2FDeep%20Note"
 
 
+
+def test_an_item_id_counts_only_at_the_end_of_its_last_line(tmp_path: Path) -> None:
+    page = read_note(tmp_path, (
+        "- first ^early\n  more ^late\n"
+        "- kept ^early2\n  more\n"
+        "- code ^not-yet\n  ```\n  x\n  ```\n"
+        "- alone ^solo\n"
+    ))
+    joined, kept, code, alone = page.children
+    assert (joined.string, joined.uid) == ("first ^early\nmore", "late")
+    assert kept.string == "kept ^early2\nmore"
+    assert kept.uid == synthetic_uid("Note", kept.string)
+    assert code.string.startswith("code ^not-yet\n```") and is_synthetic(code.uid)
+    assert (alone.string, alone.uid) == ("alone", "solo")
+
+
+@pytest.mark.parametrize(("line", "text", "uid"), [
+    ("- a ^ab-c", "a", "ab-c"),
+    ("- a ^---", "a", "---"),
+    ("- a ^id9  ", "a", "id9"),
+    ("- a\t^tab", "a", "tab"),
+    ("- a  ^two", "a", "two"),
+    ("- [ ] task ^t1", "{{[[TODO]]}} task", "t1"),
+    ("- ## Head ^h1", "Head", "h1"),
+    ("- ^only", "", "only"),
+    ("- a ^x b ^y", "a ^x b", "y"),
+    ("- a ^x b^y", "a ^x b^y", ""),
+    ("- a ^é", "a ^é", ""),
+    ("- a ^x_y", "a ^x_y", ""),
+])
+def test_item_ids_of_every_shape(tmp_path: Path, line: str, text: str, uid: str) -> None:
+    block = read_note(tmp_path, line + "\n").children[0]
+    assert block.string == text
+    assert block.uid == (uid or synthetic_uid("Note", text))
+
+
+def test_an_id_line_after_an_item_that_has_an_id_is_a_block_of_its_own(tmp_path: Path) -> None:
+    graph = obsidian.read(make_vault(tmp_path, {"n.md": "- item ^a\n\n^b\n"}), "v")
+    assert graph.blocks["a"].string == "item"
+    assert graph.blocks["b"] is not graph.blocks["a"]
+
+
+def test_synthetic_uids_match_synthetic_uid_whatever_the_white_space(tmp_path: Path) -> None:
+    # Rare spaces in the body, or made by a YAML escape in the front matter, must not let the
+    # reader's fast uid path skip the whitespace normalizing synthetic_uid does.
+    vault = make_vault(tmp_path, {
+        "escaped.md": '---\ntitle: "a\\fb"\nplain: "no escapes"\n---\n- plain\n',
+        "body.md": "- x\x0by\n- tab\there\n- two  spaces\n- plain\n",
+    })
+    graph = obsidian.read(vault, "v")
+    escaped = graph.pages["escaped"].children
+    assert [b.string for b in escaped[:2]] == ["title:: a\x0cb", "plain:: no escapes"]
+    for page in graph.pages.values():
+        assert [b.uid for b in page.children] == [
+            synthetic_uid(page.title, b.string) for b in page.children]
+
+
+def test_front_matter_flow_lists_with_and_without_quotes(tmp_path: Path) -> None:
+    page = read_note(tmp_path, (
+        "---\nplain: [a, b c , d]\nquoted: ['x, y', \"z\"]\nopen: [a, 'b]\n---\n"
+    ))
+    assert [b.string for b in page.children] == ["plain:: a, b c, d", "quoted:: x, y, z"]
+
 # Front matter -----------------------------------------------------------------------------
 
 

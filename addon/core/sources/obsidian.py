@@ -42,7 +42,16 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
-from ..model import Block, Graph, Page, SourceError, gc_paused, parse_attribute, synthetic_uid
+from ..model import (
+    RARE_SPACES,
+    Block,
+    Graph,
+    Page,
+    SourceError,
+    gc_paused,
+    page_uids,
+    parse_attribute,
+)
 from .outline import outside
 
 IMAGE_SUFFIXES = frozenset(
@@ -96,11 +105,12 @@ def read(
     except ValueError as err:
         raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
+    base = str(root)
     with gc_paused():
         for rel, title in _titles(notes):
             page = graph.add_page(Page(title=title, path=rel))
             vault.by_path[rel.lower()] = page
-            text = _decode(root / rel)
+            text = _decode(os.path.join(base, rel))
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
@@ -168,23 +178,26 @@ def _titles(notes: list[str]) -> list[tuple[str, str]]:
     taken: set[str] = set()
     titles: dict[str, str] = {}
     for rel in sorted(notes, key=lambda r: (r.count("/"), r)):
-        stem = PurePosixPath(rel).name[:-3]
+        stem = rel.rsplit("/", 1)[-1][:-3]
         title = stem if stem not in taken else rel[:-3]
         taken.add(title)
         titles[rel] = title
     return [(rel, titles[rel]) for rel in notes]
 
 
-def _decode(file: Path) -> str:
+def _decode(file: str) -> str:
     try:
-        data = file.read_bytes()
+        # Unbuffered, by a plain string path: a note is read whole, once. (Errors name a
+        # Path, so the separators are the platform's.)
+        with open(file, "rb", buffering=0) as handle:
+            data = handle.readall()
     except OSError as err:
-        raise SourceError(file, f"cannot read note ({err.strerror or err})") from None
+        raise SourceError(Path(file), f"cannot read note ({err.strerror or err})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise SourceError(
-            file, f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
+            Path(file), f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
             "save it as UTF-8 or exclude it"
         ) from None
     if text.startswith("\ufeff"):
@@ -300,8 +313,9 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
 
     A block is made when its first line is read; later lines gather in a list until the next
     block starts. Ids, uids and the final text are settled in one pass at the end, over the
-    note's blocks in document order, so ``graph.blocks`` stays in document order too. (One
-    function with local state, not a class: this loop runs once per line of the vault.)
+    note's blocks in document order, so ``graph.blocks`` stays in document order too; only the
+    usual one-line item's ``^id`` is taken as its line is read. (One function with local
+    state, not a class: this loop runs once per line of the vault.)
     """
     if "%%" in text:
         text = _strip_comments(text)
@@ -310,20 +324,22 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
     gathered: dict[int, list[str]] = {}  # block index -> all its lines, when more than one
     given: dict[int, str] = {}  # block index -> id from a "^id" line after a blank line
     start = _front_matter(lines, page, made)
+    front = len(made)  # the front matter's attribute blocks
     top = page.children
     headings: list[tuple[int, Block]] = []  # open sections, outermost first
     items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
     current: Block | None = None  # the block whose lines are being read
     more: list[str] | None = None  # its lines, once it has more than one
+    undo = ""  # the current block's text before its "^id" was taken off (see _reopen)
     kind = ""  # of the current block: "paragraph", "item" or "heading"
     fence = ""  # the closing fence, inside a fenced code block
     fence_cut = 0  # columns of indentation the code lines lose
     blank = False  # a blank line came since the last text
-    for index in range(start, len(lines)):
-        line = lines[index]
+    columns_of = _COLUMNS.get
+    for line in lines[start:] if start else lines:
         if fence:
             if more is None:
-                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
             more.append(_dedent(line, fence_cut) if fence_cut else line)
             stripped = line.strip()
             if stripped.startswith(fence) and not stripped.strip(fence[0]):
@@ -336,34 +352,51 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         indent = len(line) - len(stripped)
         if indent:
             prefix = line[:indent]
-            indent = _COLUMNS.get(prefix) or _columns(prefix)
+            indent = columns_of(prefix) or _columns(prefix)
         first = stripped[0]
 
         # A list item (the common case, kept inline).
-        content = ""
+        content = lead = ""  # the item's text, and its first character
         marker = 0
         if first in "-*+":
-            after = stripped[1:2]
-            if after == " " or after == "\t" or not after:
+            if stripped[1:2] in " \t":  # also "" (a bare marker)
                 marker = 1
                 content = stripped[2:]
-                if content[:1] in (" ", "\t"):
+                lead = content[:1]
+                if lead == " " or lead == "\t":
                     content = content.lstrip(" \t")
-                if content[:1] == first != "+" and _RULE.match(stripped):
+                    lead = content[:1]
+                if lead == first != "+" and _RULE.match(stripped):
                     marker = 0  # "- - -", "* * *": a rule
         elif first.isdigit() and (m := _ORDERED.match(stripped)):
             marker = m.end() - 1
             content = stripped[marker:].lstrip(" \t")
+            lead = content[:1]
         if marker:
             while items and items[-1][0] >= indent:
                 items.pop()
             parent = items[-1][1] if items else headings[-1][1] if headings else None
-            block = Block("", content, page, parent)
+            # The usual "text ^id" is taken while the line is at hand (one rpartition; the
+            # rarer shapes are left to _settle). It holds only if no further line joins the
+            # item: the id ends a block's last line, so _reopen puts it back then.
+            head, caret, tail = content.rpartition(" ^")
+            special = lead != "" and lead in "[#`~"
+            # (Block with all six fields: CPython calls its __init__ faster so.)
+            if caret and tail.isascii() and not special and (
+                tail.isalnum() or tail.replace("-", "").isalnum()
+            ):
+                block = Block(tail, head, page, parent, [], 0)
+                undo = content
+            else:
+                block = Block("", content, page, parent, [], 0)
             (parent.children if parent is not None else top).append(block)
             made.append(block)
-            current, more, kind, blank = block, None, "item", False
+            current = block
+            more = None
+            kind = "item"
+            blank = False
             items.append((indent, block))
-            if content and content[0] in "[#`~":
+            if special:
                 if content[0] == "[" and (m := _TASK.match(content)):
                     done = m.group(1) != " "
                     block.string = ("{{[[DONE]]}} " if done else "{{[[TODO]]}} ") + \
@@ -414,7 +447,7 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
 
         if blank and current is not None and (m := _ID_LINE.match(stripped)):
             last = more[-1] if more is not None else current.string
-            if len(made) - 1 not in given and not _BLOCK_ID.search(last):
+            if len(made) - 1 not in given and not current.uid and not _BLOCK_ID.search(last):
                 given[len(made) - 1] = m.group(1)
                 continue
 
@@ -422,56 +455,93 @@ def _parse_note(vault: _Vault, page: Page, text: str) -> None:
         opens = _fence_open(stripped) if first in "`~" else ""
         if not blank and (kind == "paragraph" or (kind == "item" and not (opens and not in_item))):
             if more is None:
-                more = gathered[len(made) - 1] = [current.string]  # type: ignore[union-attr]
+                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
             more.append(stripped)  # continuation, lazy or indented
         else:
             while items and items[-1][0] >= indent:
                 items.pop()
             if kind == "item" and items and items[-1][1] is current:
                 if more is None:
-                    more = gathered[len(made) - 1] = [current.string]
+                    more = gathered[len(made) - 1] = _reopen(current, undo)
                 more.extend(("", stripped))  # a further paragraph of the same item
             else:
                 parent = items[-1][1] if items else headings[-1][1] if headings else None
-                block = Block("", stripped, page, parent)
+                block = Block("", stripped, page, parent, [], 0)
                 (parent.children if parent is not None else top).append(block)
                 made.append(block)
                 current, more, kind = block, None, "paragraph"
         blank = False
         if opens:
             fence, fence_cut = opens, indent
-    _settle(vault, page, made, gathered, given)
+    _settle(vault, page, made, gathered, given, front, text)
 
 
 def _settle(
     vault: _Vault, page: Page, made: list[Block], gathered: dict[int, list[str]],
-    given: dict[int, str],
+    given: dict[int, str], front: int, note: str,
 ) -> None:
-    """Give each block its final text and uid, and add it to the graph."""
+    """Give each block its final text and uid, and add it to the graph.
+
+    ``note`` is the note's text, checked once for what no block can hold without it; the first
+    ``front`` blocks come from its front matter, where a YAML escape can make anything.
+    """
+    # page_uids may skip its whitespace test on a block of a note with no rare space (known
+    # once a block needs a synthetic uid). Front matter values come from YAML: never plain.
+    plain: bool | None = None
+    attributes = set(made[:front])
     blocks = vault.graph.blocks
-    ids = vault.ids[page.path] = {}
-    title = page.title
-    for index, block in enumerate(made):
-        text = "\n".join(gathered[index]) if index in gathered else block.string
-        uid = given.get(index, "") if given else ""
-        caret = text.rfind("^")
+    embeds = vault.embeds
+    ids: dict[str, Block] = {}
+    vault.ids[page.path] = ids
+    uid_of = page_uids(page.title)
+    for index, lines in gathered.items():
+        made[index].string = "\n".join(lines)
+    # By block (identity), so the loop below needs no index; an id line is rare.
+    given_to = {made[index]: uid for index, uid in given.items()}
+    embeds_here = "![[" in note or any("![[" in block.string for block in made[:front])
+    for block in made:
+        text = block.string
+        # An item's one line may have given its uid already (see _parse_note).
+        uid = block.uid or (given_to.get(block, "") if given_to else "")
         # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
-        if caret >= 0 and not uid and (caret == 0 or text[caret - 1] in " \t\n"):
+        if not uid and (caret := text.rfind("^")) >= 0 and (
+            caret == 0 or text[caret - 1] in " \t\n"
+        ):
             tail = text[caret + 1 :].rstrip(" \t")
-            if _ID.match(tail):
+            # isalnum() on ASCII is exactly [A-Za-z0-9]: no regex for the usual id.
+            if (tail.isascii() and (tail.isalnum() or tail.replace("-", "").isalnum())) or (
+                _ID.match(tail)
+            ):
                 uid = tail
                 text = text[:caret]
-        text = text.strip()
-        block.string = text
+        block.string = text = text.strip()
+        # One probe of the graph's (large, cache-cold) uid table when the id is free.
         if uid:
             if uid not in ids:
                 ids[uid] = block
-            if uid in blocks:
-                uid = ""
-        block.uid = uid = uid or synthetic_uid(title, text, blocks)
-        blocks[uid] = block
-        if "![[" in text:
-            vault.embeds.append(block)
+            if blocks.setdefault(uid, block) is not block:
+                uid = ""  # taken by an earlier block
+        if not uid:
+            if attributes and block in attributes:
+                uid = uid_of(text, blocks)
+            else:
+                if plain is None:
+                    plain = not any(c in note for c in RARE_SPACES)
+                uid = uid_of(text, blocks, plain)
+            blocks[uid] = block
+        block.uid = uid
+        if embeds_here and "![[" in text:
+            embeds.append(block)
+
+
+def _reopen(block: Block, undo: str) -> list[str]:
+    """The first of ``block``'s lines, when a second one joins it.
+
+    An id taken off the end of the first line goes back: the block's id ends its last line.
+    """
+    if block.uid:
+        block.string, block.uid = undo, ""
+    return [block.string]
 
 
 def _front_matter(lines: list[str], page: Page, made: list[Block]) -> int:
@@ -552,6 +622,8 @@ def _inline_value(raw: str) -> list[str] | None:
 
 def _split_flow(body: str) -> list[str] | None:
     """Split a flow list's body on the commas outside quotes; None if a quote never closes."""
+    if not any(c in body for c in "\"'[{"):
+        return body.split(",")
     items: list[str] = []
     quote, start, i = "", 0, 0
     while i < len(body):
@@ -575,6 +647,7 @@ def _split_flow(body: str) -> list[str] | None:
     return items
 
 
+_COMMENT = re.compile(r"[ \t]#")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\",
             "/": "/", "0": "\0", " ": " "}
@@ -590,7 +663,10 @@ def _scalar(raw: str) -> str | None:
     if raw[:1] == '"':
         if len(raw) < 2 or not raw.endswith('"'):
             return None
-        out, i, body = [], 0, raw[1:-1]
+        body = raw[1:-1]
+        if "\\" not in body:
+            return body
+        out, i = [], 0
         while i < len(body):
             c = body[i]
             if c == "\\" and i + 1 < len(body):
@@ -612,7 +688,7 @@ def _scalar(raw: str) -> str | None:
         return text
     if raw[:1] in ("|", ">", "&", "*", "!", "{", "["):
         return None
-    comment = re.search(r"[ \t]#", raw)
+    comment = _COMMENT.search(raw)
     value = raw[: comment.start()] if comment else raw
     value = value.strip()
     return "" if value in ("~", "null", "Null", "NULL") else value
