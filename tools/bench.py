@@ -91,18 +91,24 @@ def _readers(export: Path, blocks: int, cards: int, runs: int) -> None:
     import importlib
 
     pages = json.loads(export.read_text(encoding="utf-8"))
-    times: dict[str, float] = {}
+    targets: dict[str, Path] = {}
     for fmt, (writer, _, name) in READERS.items():
         target = export if not writer else WORK / f"graph-{blocks}-{cards}" / name
         if writer and not target.exists():
             target.parent.mkdir(exist_ok=True)
             module = importlib.import_module(f"tools.formats.{writer}")
             module.write(pages, target, "bench")
-        samples = [_run_reader(fmt, target) for _ in range(runs)]
-        times[fmt] = statistics.median(s["seconds"] for s in samples)
-        blocks_read = samples[0]["blocks"]
-        ratio = times[fmt] / times["roam-json"]
-        print(f"read {fmt:<27}{times[fmt]:>9.2f}{ratio:>9.2f}x JSON  ({blocks_read:,} blocks)")
+        targets[fmt] = target
+    # Round-robin, so a machine that slows down mid-run slows every reader alike.
+    samples: dict[str, list[dict[str, float]]] = {fmt: [] for fmt in READERS}
+    for _ in range(runs):
+        for fmt, target in targets.items():
+            samples[fmt].append(_run_reader(fmt, target))
+    json_time = statistics.median(s["seconds"] for s in samples["roam-json"])
+    for fmt, runs_of in samples.items():
+        seconds = statistics.median(s["seconds"] for s in runs_of)
+        print(f"read {fmt:<27}{seconds:>9.2f}{seconds / json_time:>9.2f}x JSON  "
+              f"({runs_of[0]['blocks']:,} blocks)")
     print("target: every reader <= 1.5x the Roam JSON reader")
 
 
