@@ -16,14 +16,14 @@ Guarantees:
 
 What the bridge remembers about a note (source hash, tags and deck it set, location, cards it
 suspended) lives in the note itself, in a hidden element of the ``Source`` field: it syncs and
-undoes with the note, and if it is lost the next run simply re-renders and compares.
+undoes with the note, and if it is lost the next run simply re-renders and compares (see
+note_state.py).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import html
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,15 +31,15 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
-import orjson
 from anki.collection import AddNoteRequest, Collection, OpChanges
 from anki.utils import base91, ids2str
 
 from . import notetypes
-from .cards import HASH_LENGTH, CardSpec, ClozeMemory, Kind, collect
+from .cards import HASH_LENGTH, CardSpec, Kind, collect
 from .config import SyncOptions
 from .media import MediaStore
 from .model import Graph, gc_paused, is_synthetic
+from .note_state import STATE_HASH_MARK, NoteState, strip_state
 from .rematch import Item, pair_by_similarity
 from .render import image_sources, plain_text
 
@@ -51,71 +51,11 @@ WRITE_BATCH = 2000
 ORPHAN_TAG = "roam::orphaned"
 BRIDGE_TAG_PREFIX = "roam::"
 
-_STATE = re.compile(r'<span class="rb-state" hidden data-h="([^"]*)" data-rb="([^"]*)"></span>')
-_STATE_HASH_MARK = 'data-h="'
 _CLOZE_NUMBER = re.compile(r"\{\{c(\d+)::")
 
 
 class MassOrphanRefused(Exception):
     """The run would orphan more than half of a source's notes; nothing was written."""
-
-
-# What the bridge remembers per note -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NoteState:
-    source_hash: str = ""
-    tags: tuple[str, ...] = ()
-    deck: str = ""
-    location: str = ""
-    suspended: tuple[int, ...] = ()
-    # Numbers of the auto-numbered clozes, by content digest (see cards.number_clozes).
-    clozes: ClozeMemory = ()
-    # The block's page, kept for blocks without a stable id, to re-match them by similarity.
-    page: str = ""
-    # Downloaded images: (URL, media file name), so an unchanged image is not fetched again.
-    media: tuple[tuple[str, str], ...] = ()
-
-    def to_html(self) -> str:
-        record: dict[str, Any] = {
-            "t": self.tags, "d": self.deck, "l": self.location, "s": self.suspended
-        }
-        if self.clozes:
-            record["c"] = self.clozes
-        if self.page:
-            record["p"] = self.page
-        if self.media:
-            record["m"] = self.media
-        data = orjson.dumps(record).decode()
-        return (
-            f'<span class="rb-state" hidden data-h="{html.escape(self.source_hash)}" '
-            f'data-rb="{html.escape(data)}"></span>'
-        )
-
-    @staticmethod
-    def from_field(source_field: str) -> NoteState | None:
-        match = _STATE.search(source_field)
-        if match is None:
-            return None
-        try:
-            data = orjson.loads(html.unescape(match.group(2)))
-            return NoteState(
-                source_hash=html.unescape(match.group(1)),
-                tags=tuple(str(t) for t in data.get("t", ())),
-                deck=str(data.get("d", "")),
-                location=str(data.get("l", "")),
-                suspended=tuple(int(c) for c in data.get("s", ())),
-                clozes=tuple((str(d), int(n)) for d, n in data.get("c", ())),
-                page=str(data.get("p", "")),
-                media=tuple((str(u), str(n)) for u, n in data.get("m", ())),
-            )
-        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
-            return None
-
-
-def strip_state(source_field: str) -> str:
-    return _STATE.sub("", source_field)
 
 
 @lru_cache(maxsize=1 << 16)  # asked for several times per new note in one run
@@ -470,7 +410,7 @@ def _existing_notes(
             f" (select id, guid, tags, field_at_index(flds, {key_at}) as key,"
             f" field_at_index(flds, {source_at}) as src from notes where mid = ?)"
             " where substr(key, 1, ?) = ? order by id",
-            _STATE_HASH_MARK, len(_STATE_HASH_MARK), HASH_LENGTH, nt["id"], len(prefix), prefix,
+            STATE_HASH_MARK, len(STATE_HASH_MARK), HASH_LENGTH, nt["id"], len(prefix), prefix,
         )
         for nid, guid, tags, key, source_hash in rows:
             key = key.strip()
