@@ -8,7 +8,8 @@ yields its newest export by modification time.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from ..model import SourceError
@@ -47,30 +48,43 @@ def read_export_bytes(path: Path, suffix: str) -> tuple[bytes, str]:
 
 
 def _read_zip_member(path: Path, suffix: str) -> tuple[bytes, str]:
+    with open_zip(path) as archive:
+        members = zip_members(archive, path, suffix)
+        if not members:
+            raise SourceError(path, f"zip holds no {suffix} file")
+        if len(members) > 1:
+            names = ", ".join(m.filename for m in members[:3])
+            raise SourceError(path, f"zip holds more than one {suffix} file ({names})")
+        member = members[0]
+        if member.file_size > MAX_MEMBER_BYTES:
+            raise SourceError(path, f"{member.filename} is too large to read")
+        return archive.read(member), f"{path}!{member.filename}"
+
+
+@contextmanager
+def open_zip(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The zip at ``path``; a broken or unreadable one raises SourceError."""
     try:
         with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            for info in infos:
-                if _unsafe_member(info.filename):
-                    raise SourceError(path, f"unsafe file name in zip: {info.filename!r}")
-            members = [
-                i for i in infos
-                if not i.is_dir() and i.filename.lower().endswith(suffix)
-                and not PurePosixPath(i.filename).name.startswith(".")
-            ]
-            if not members:
-                raise SourceError(path, f"zip holds no {suffix} file")
-            if len(members) > 1:
-                names = ", ".join(m.filename for m in members[:3])
-                raise SourceError(path, f"zip holds more than one {suffix} file ({names})")
-            member = members[0]
-            if member.file_size > MAX_MEMBER_BYTES:
-                raise SourceError(path, f"{member.filename} is too large to read")
-            return archive.read(member), f"{path}!{member.filename}"
+            yield archive
     except zipfile.BadZipFile as err:
         raise SourceError(path, f"not a valid zip file ({err})") from None
     except OSError as err:
         raise SourceError(path, f"cannot read file ({err.strerror or err})") from None
+
+
+def zip_members(archive: zipfile.ZipFile, path: Path, suffix: str) -> list[zipfile.ZipInfo]:
+    """The zip's ``suffix`` files in name order, hidden ones (any part starting with ".")
+    left out. A member whose name could point outside the zip refuses the whole zip."""
+    infos = archive.infolist()
+    for info in infos:
+        if _unsafe_member(info.filename):
+            raise SourceError(path, f"unsafe file name in zip: {info.filename!r}")
+    return sorted(
+        (i for i in infos if not i.is_dir() and i.filename.lower().endswith(suffix)
+         and not any(part.startswith(".") for part in PurePosixPath(i.filename).parts)),
+        key=lambda i: i.filename,
+    )
 
 
 def _unsafe_member(name: str) -> bool:

@@ -22,10 +22,10 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
-from .exports import _unsafe_member
+from .exports import open_zip, zip_members
 from .outline import decode, outside, parse_text, plain
 
 SUFFIX = ".md"
@@ -120,21 +120,8 @@ def _read_bytes(path: Path) -> bytes:
 
 def _zip_members(path: Path) -> list[tuple[str, bytes]]:
     """The .md members of a zip, read in memory (never extracted), in name order."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            for info in infos:
-                if _unsafe_member(info.filename):
-                    raise SourceError(path, f"unsafe file name in zip: {info.filename!r}")
-            members = sorted(
-                (i for i in infos if not i.is_dir() and i.filename.lower().endswith(SUFFIX)
-                 and not any(part.startswith(".") for part in PurePosixPath(i.filename).parts)),
-                key=lambda i: i.filename,
-            )
-            if not members:
-                raise SourceError(path, "zip holds no .md file; not a Roam Markdown export")
-            return [(m.filename.replace("\\", "/"), archive.read(m)) for m in members]
-    except zipfile.BadZipFile as err:
-        raise SourceError(path, f"not a valid zip file ({err})") from None
-    except OSError as err:
-        raise SourceError(path, f"cannot read file ({err.strerror or err})") from None
+    with open_zip(path) as archive:
+        members = zip_members(archive, path, SUFFIX)
+        if not members:
+            raise SourceError(path, "zip holds no .md file; not a Roam Markdown export")
+        return [(m.filename.replace("\\", "/"), archive.read(m)) for m in members]
