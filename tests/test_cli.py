@@ -20,11 +20,13 @@ SEEDS = ROOT / "seeds"
 TWO_CARDS = [page("P", block("One #card", uid="one"), block("Two #card", uid="two"))]
 
 
-def bridge(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def bridge(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tools.bridge", "sync", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
     )
 
 

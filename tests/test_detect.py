@@ -215,3 +215,28 @@ def test_without_write_ids_a_notes_folder_is_never_written(tmp_path: Path) -> No
     bridge(folder, "--collection", tmp_path / "c.anki2")
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_the_seed_syncs_from_the_roam_api_through_the_cli(tmp_path: Path) -> None:
+    """roam-api://GRAPH through the CLI, against a local server that behaves like the API
+    (redirect to a peer, token in X-Authorization): the same notes as the JSON seed."""
+    from tests.fake_roam_api import FakeRoamApi
+
+    pages = json.loads(SEED_JSON.read_text(encoding="utf-8"))
+    token = "roam-graph-token-cli-test"
+    with FakeRoamApi(pages, graph="roam-bridge-demo", token=token) as api:
+        env = {"ROAM_API_TOKEN": token}
+        collection = tmp_path / "collection.anki2"
+        args = ("roam-api://roam-bridge-demo", "--collection", collection, "--json",
+                "--api-base-url", api.base_url)
+        first = bridge(*args, env=env)
+        assert first.returncode == 0, first.stderr
+        assert last_json(first)["created"] == 9
+        assert token not in first.stdout + first.stderr
+        # The same graph as a JSON export: the same keys, nothing to do.
+        again = last_json(bridge(SEED_JSON, "--collection", collection, "--json"))
+        assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 9)
+        refused = bridge(*args, env={"ROAM_API_TOKEN": "wrong"})
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "refused the token" in refused.stderr
