@@ -6,6 +6,7 @@ from pathlib import Path
 
 import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
 import pytest
+import requests
 from anki.collection import Collection
 
 from addon.core import sync
@@ -45,3 +46,12 @@ class Syncer:
 @pytest.fixture
 def syncer(col: Collection) -> Syncer:
     return Syncer(col)
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """A requests session for tests that talk to a server on 127.0.0.1: no proxy from the
+    environment may sit in between."""
+    with requests.Session() as s:
+        s.trust_env = False
+        yield s

@@ -48,14 +48,6 @@ def server() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
-    # A proxy from the environment must not sit between the test and 127.0.0.1.
-    with requests.Session() as s:
-        s.trust_env = False
-        yield s
-
-
-@pytest.fixture
 def media_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "media"
     folder.mkdir()

@@ -35,14 +35,6 @@ def load(path: Path) -> list[dict]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
-    # No proxy from the environment between the test and 127.0.0.1.
-    with requests.Session() as s:
-        s.trust_env = False
-        yield s
-
-
-@pytest.fixture
 def seed_api() -> Iterator[FakeRoamApi]:
     with FakeRoamApi(load(SEED), graph="demo", token=TOKEN) as api:
         yield api
