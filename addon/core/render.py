@@ -654,23 +654,25 @@ class ClozePattern(InlineProcessor):
         return el, m.start(0), m.end(0)
 
 
-class RefPattern(InlineProcessor):
+class _RendererPattern(InlineProcessor):
+    """An inline pattern that needs the Renderer: to render refs and embeds, resolve images,
+    or know the hidden tags and the source's dialect."""
+
     def __init__(self, pattern: str, renderer: Renderer) -> None:
         super().__init__(pattern)
         self.renderer = renderer
 
+
+class RefPattern(_RendererPattern):
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[str, int, int]:
         stashed = self.md.htmlStash.store(self.renderer.ref(m.group(1)))
         return stashed, m.start(0), m.end(0)
 
 
-class WidgetPattern(InlineProcessor):
+class WidgetPattern(_RendererPattern):
     """``{{…}}`` widgets: checkboxes, embeds, media, click-to-reveal, tables and Logseq's
     ``{{cloze x}}``; any other widget stays as muted literal text."""
 
-    def __init__(self, pattern: str, renderer: Renderer) -> None:
-        super().__init__(pattern)
-        self.renderer = renderer
 
     def handleMatch(
         self, m: re.Match[str], data: str
@@ -727,13 +729,10 @@ def _media_link(name: str, url: str) -> etree.Element:
     return el
 
 
-class AliasPattern(InlineProcessor):
+class AliasPattern(_RendererPattern):
     """``[label](target)``: target a URL, a page ``[[P]]`` or a block ``((uid))`` (also
     ``<((uid))>``). The target is read by hand: a page title may hold spaces and brackets."""
 
-    def __init__(self, pattern: str, renderer: Renderer) -> None:
-        super().__init__(pattern)
-        self.renderer = renderer
 
     _BLOCK = re.compile(r"<?\(\(([\w-]{5,})\)\)>?\)")
     _URL = re.compile(rf"({_URL_BODY})\)")
@@ -763,13 +762,10 @@ class AliasPattern(InlineProcessor):
         return el, m.start(0), end
 
 
-class ImagePattern(InlineProcessor):
+class ImagePattern(_RendererPattern):
     """``![alt](src)``: src an http(s) URL or a path beside the notes, resolved through the
     Renderer's ``images``. Logseq's trailing ``{:height …}`` is dropped."""
 
-    def __init__(self, pattern: str, renderer: Renderer) -> None:
-        super().__init__(pattern)
-        self.renderer = renderer
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
         alt, src = m.group(1), m.group(2) or m.group(3)
@@ -787,13 +783,10 @@ class UrlPattern(InlineProcessor):
         return el, m.start(0), m.end(0)
 
 
-class PageLinkPattern(InlineProcessor):
+class PageLinkPattern(_RendererPattern):
     """``[[page]]``, ``#[[tag]]`` and nested ``[[a [[b]]]]``: brackets balanced by hand,
     since a regex cannot count them. Outside Roam, ``[[page|alias]]`` shows the alias."""
 
-    def __init__(self, pattern: str, renderer: Renderer) -> None:
-        super().__init__(pattern)
-        self.renderer = renderer
 
     def handleMatch(
         self, m: re.Match[str], data: str
@@ -815,12 +808,9 @@ class PageLinkPattern(InlineProcessor):
         return el, m.start(0), end
 
 
-class TagPattern(InlineProcessor):
+class TagPattern(_RendererPattern):
     """``#tag``, also with inner punctuation (``#v1.2``, ``#Q&A``, ``#don't``, ``#c++``)."""
 
-    def __init__(self, pattern: str, renderer: Renderer) -> None:
-        super().__init__(pattern)
-        self.renderer = renderer
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element | str, int, int]:
         if m.group(1).lower() in self.renderer.hidden_tags:
