@@ -1,0 +1,199 @@
+"""One source's way through a sync, the same from the add-on and from the CLI.
+
+    graph = pipeline.read(source, read_options)              # the notes, as a Graph
+    planned = pipeline.plan(source, graph, col, options, read_options)
+    pipeline.write_back([planned], journal)                  # Anki edits into the notes
+    report = sync.apply_all([planned.plan], col)             # then the collection
+
+The add-on and the CLI differ only in how they show progress and what they ask the user
+between the steps (a preview, the removal guard); the order is the contract:
+
+- ``plan`` writes missing ``id::`` into Logseq card blocks first (a source's ``write_ids``),
+  then plans, and finds the writer for the source when its ``write_back`` is on;
+- ``write_back`` writes the Anki edits the plan found a text for into the notes, journals them
+  first (``Journal``: Roam's API has no undo), and turns each note written into its update
+  "as the notes now say": so the collection is written after the notes, and a run that stops
+  in between is healed by the next (it finds notes and Anki saying the same);
+- ``revert_last`` puts back what the last write-back replaced, wherever the notes still say
+  what it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from anki.collection import Collection
+
+from . import sync
+from .block_writes import BlockEdit, BlockWriter, FolderWriter, Journal, RoamWriter, reverted
+from .config import Config, OnConflict, SourceConfig, SyncOptions
+from .model import Graph, SourceError
+from .progress import Progress, silent
+from .sources import roam_api, roam_local
+from .sources.detect import ReadOptions, detect_kind, read_source
+from .sources.files import read_file
+from .sources.outline import digest
+from .writeback import write_ids
+
+# The source kinds whose notes can be written (the others are exports: read-only copies).
+WRITABLE_KINDS = ("logseq", "obsidian", "roam-api", "roam-local")
+JOURNAL_NAME = "write-back-journal.jsonl"
+
+
+@dataclass
+class Planned:
+    """One source, planned: the plan, and the writer its Anki edits go back through."""
+
+    source: SourceConfig
+    plan: sync.SyncPlan
+    graph_name: str
+    writer: BlockWriter | None = None
+
+
+def options_for(config: Config, source: SourceConfig, *, force: bool = False,
+                resolutions: Sequence[tuple[str, OnConflict]] = ()) -> SyncOptions:
+    """The sync options of one source under ``config``."""
+    return SyncOptions(
+        cards=replace(config.cards, brace_clozes=source.brace_clozes),
+        deck=source.deck, on_removed=config.on_removed, force=force,
+        download_images=config.download_images, on_conflict=config.on_conflict,
+        write_back=source.write_back, resolutions=tuple(resolutions),
+    )
+
+
+def read(source: SourceConfig, read_options: ReadOptions) -> Graph:
+    """The source's notes (SourceError when they cannot be read)."""
+    return read_source(source.path, source.graph, source.kind,
+                       replace(read_options, include=source.include, exclude=source.exclude))
+
+
+def plan(
+    source: SourceConfig, graph: Graph, col: Collection, options: SyncOptions,
+    read_options: ReadOptions, progress: Progress = silent, scope: set[str] | None = None,
+    dry_run: bool = False,
+) -> Planned:
+    """Plan one source (see the module doc). A dry run writes nothing, not even ids."""
+    notices = write_ids(graph, options.cards.card_tags) if source.write_ids and not dry_run \
+        else []
+    writer: BlockWriter | None = None
+    problem = ""
+    if options.write_back and kind_of(source) not in WRITABLE_KINDS:
+        problem = "an export cannot be written"
+    elif options.write_back and not dry_run:
+        try:
+            writer = writer_for(source, graph, read_options)
+        except SourceError as err:
+            problem = f"cannot write back: {err.message}"
+    if problem:
+        options = replace(options, write_back=False)
+    planned = Planned(source, sync.plan(graph, col, options, progress, scope=scope),
+                      graph.name, writer)
+    planned.plan.warnings.extend(notices)
+    if problem and planned.plan.anki_edits:
+        planned.plan.warnings.append(f"{source.path}: {problem}; edits made in Anki are kept "
+                                     "and listed until you settle them")
+    return planned
+
+
+def kind_of(source: SourceConfig) -> str:
+    return source.kind if source.kind != "auto" else detect_kind(source.path)
+
+
+def writer_for(source: SourceConfig, graph: Graph, read_options: ReadOptions
+               ) -> BlockWriter | None:
+    """How to write into the source's notes; None for an export."""
+    kind = kind_of(source)
+    if kind in ("logseq", "obsidian"):
+        return FolderWriter(graph.root or str(Path(source.path).expanduser()),
+                            graph.file_digests)
+    if kind == "roam-api":
+        return RoamWriter(roam_api.connect(
+            graph.name, roam_api.token_from(read_options.api_token, graph.name),
+            read_options.api_base_url, notice=read_options.notice))
+    if kind == "roam-local":
+        target = roam_local.parse_url(source.path)
+        return RoamWriter(roam_local.connect(
+            target, roam_local.token_for(target, dict(read_options.local_tokens)),
+            timeout=read_options.local_timeout))
+    return None
+
+
+def write_back(planned: Sequence[Planned], journal: Journal) -> None:
+    """Write each plan's Anki edits into its notes (see the module doc); the notes written
+    get their "as the notes now say" update, the others keep their edit in Anki, with the
+    reason in the plan's ``write_back_problems``."""
+    for one in planned:
+        pending = one.plan.pending_write_backs
+        if not pending or one.writer is None:
+            continue
+        edits = [edit for update in pending if update.write_back
+                 for edit in update.write_back.edits]
+        journal.record(one.writer.where, edits)
+        done = one.writer.write(edits)
+        if len(done.written) != len(edits):  # the journal keeps only what was written
+            journal.drop_last()
+            journal.record(one.writer.where, done.written)
+        written = {(e.key, e.uid) for e in done.written}
+        updates = []
+        for update in one.plan.updates:
+            wb = update.write_back
+            if wb is not None and all((e.key, e.uid) in written for e in wb.edits):
+                updates.append(wb.then)
+            else:
+                if wb is not None:
+                    key = wb.edits[0].key
+                    one.plan.write_back_problems[key] = done.failed.get(key, "not written")
+                update.write_back = None
+                updates.append(update)
+        one.plan.updates = updates
+        one.plan.written_back.extend(done.written)
+
+
+def revert_last(journal: Journal, read_options: ReadOptions
+                ) -> tuple[list[BlockEdit], dict[str, str]]:
+    """Put back what the newest journal entry's write-back replaced: the edits reverted, and
+    why the others were not (their text changed since). Reverted edits leave the journal;
+    the others stay, to try again."""
+    last = journal.last()
+    if last is None:
+        return [], {}
+    where, edits = last
+    writer = _writer_at(where, edits, read_options)
+    done = writer.write(reverted(edits))
+    journal.drop_last()
+    undone = {(e.key, e.uid) for e in done.written}
+    left = [e for e in edits if (e.key, e.uid) not in undone]
+    if left:
+        journal.record(where, left)
+    return done.written, done.failed
+
+
+def _writer_at(where: str, edits: Sequence[BlockEdit], read_options: ReadOptions
+               ) -> BlockWriter:
+    if roam_api.is_url(where) or roam_local.is_url(where):
+        source = SourceConfig(path=where)
+        graph = Graph("roam", roam_api.parse_url(where) if roam_api.is_url(where)
+                      else roam_local.parse_url(where).graph)
+        writer = writer_for(source, graph, read_options)
+        assert writer is not None
+        return writer
+    root = Path(where)
+    digests: dict[str, str] = {}
+    for rel in {e.file for e in edits if e.file}:
+        try:
+            digests[rel] = digest(read_file(root / rel))
+        except (OSError, SourceError):
+            continue  # the writer says the file cannot be read
+    return FolderWriter(where, digests)
+
+
+def check_unique(planned: Sequence[Planned], graph: Graph, source: SourceConfig) -> str:
+    """Why ``graph`` may not be planned beside ``planned`` ("" if it may): two sources under
+    one graph name would each remove the other's notes."""
+    prefix = f"{graph.source}:{graph.name}:"
+    if any(p.plan.prefix == prefix for p in planned):
+        return (f"{source.path}: graph {graph.name!r} is already synced from another source; "
+                "give each source its own graph")
+    return ""
