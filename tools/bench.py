@@ -1,20 +1,38 @@
-"""``make bench``: our sync against the raw floor, on a 200k-block graph with 10k cards.
+"""``make bench``: our sync against the raw floor, each figure in CPU and wall seconds.
 
-Four figures, each the median of a few runs, every run in a fresh child process of the same
-interpreter (so imports are warm in the OS cache alike and peak memory is per run):
-- floor: json.load, build one note per card block, one batched add_notes, fresh collection;
+The floor is the least any sync must do: json.load, one note per card block, one batched
+add_notes into a fresh collection. Every scenario runs in a fresh child process of the same
+interpreter (imports warm in the OS cache alike, peak memory per run), timed from opening the
+collection to closing it, through the same ``tools.bridge`` entry the CLI runs. Scenarios are
+interleaved (floor, first, no-op, ..., then again) and each figure is the median of the runs;
+CPU seconds (``time.process_time``: every thread of the child) stay steady on a shared
+machine while wall seconds swing. Ratios are to the floor of the same graph, same run.
+
+Rows, on a 200k-block graph with 10k cards:
 - first sync: read + plan + apply into a fresh collection;
-- no-op resync: the same export again;
-- one edit: the export with one card block edited.
-Ratios are to the floor. Then each reader on the same graph converted to its format (median
-of the same number of child runs), as a ratio to the Roam JSON reader, and the renderer's
-median time per block over every block of the graph.
+- no-op: the same export again (nothing changed: the source and the collection are checked);
+- no-op after a collection change: a card was reviewed in between, so the run plans;
+- one edit in a JSON export: one card block edited;
+- [one edit in a Logseq folder: the readers' row, see ``_ROWS``];
+- first sync into a collection that holds 100k other notes, as a ratio to the first sync
+  into an empty one.
+``--large`` adds first syncs of a dense graph (50k cards in 100k blocks) and of 100k cards
+(in 200k blocks), each against its own floor, with peak memory. Then each reader on the same
+graph converted to its format, as a ratio to the Roam JSON reader; the renderer's median time
+per block; the Roam API's incremental poll; the rendering worst cases.
+``--anki`` (needs Anki desktop: ``make test``'s venv) launches real Anki offscreen with the
+add-on and reports the worst gap of a 10 ms main-thread heartbeat during background syncs of
+the bench graph (first, no-op, no-op after a review), next to the gap with no sync.
+``--scale N`` (``make bench-scale``: 200,000) adds one first sync of N notes and checks that it
+stays one undo step.
 This is a benchmark, not a test: it prints, it does not fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -27,7 +45,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
-SCENARIOS = ("floor", "first", "noop", "edit")
 # format -> (writer in tools.formats, reader in addon.core.sources, file or folder name)
 READERS = {
     "roam-json": ("", "roam_json", "graph.json"),
@@ -36,6 +53,22 @@ READERS = {
     "logseq": ("logseq", "logseq", "logseq"),
     "obsidian": ("obsidian", "obsidian", "obsidian"),
 }
+# The sync rows of the 10k graph: name -> (label, what the child starts from, the export).
+# "synced" is a copy of a collection the first sync made; "reviewed" the same after one card
+# was answered; "crowded" a fresh collection holding 100k notes of the user's own.
+# The readers engineer's "one edit in a Logseq folder" row goes here, with its own export.
+_ROWS = {
+    "floor": ("floor (json.load + add_notes)", "fresh", "export"),
+    "first": ("first sync", "fresh", "export"),
+    "noop": ("no-op (nothing changed)", "synced", "export"),
+    "noop-changed": ("no-op after a review in Anki", "reviewed", "export"),
+    "edit": ("one edit in a JSON export", "synced", "edited"),
+    "crowded": ("first sync, 100k other notes", "crowded", "export"),
+}
+OTHER_NOTES = 100_000
+# --large: (label, blocks, cards).
+_LARGE = {"dense": ("50k cards in 100k blocks", 100_000, 50_000),
+          "huge": ("100k cards in 200k blocks", 200_000, 100_000)}
 
 
 def main() -> None:
@@ -43,47 +76,205 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=200_000)
     parser.add_argument("--cards", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--child", choices=[*SCENARIOS, "read", "render"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--large", action="store_true",
+                        help="also first syncs of 50k (dense) and 100k cards")
+    parser.add_argument("--anki", action="store_true",
+                        help="also the main-thread gap in real Anki (needs Anki desktop)")
+    parser.add_argument("--scale", type=int, default=0,
+                        help="also sync a graph of this many cards once (e.g. 200000)")
+    parser.add_argument("--only-syncs", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-main", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["sync", "floor", "read", "render", "api", "worst",
+                                            "review", "crowd"], help=argparse.SUPPRESS)
     parser.add_argument("--format", choices=READERS, help=argparse.SUPPRESS)
     parser.add_argument("--collection", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child == "read":
-        _read_child(args.format, args.export)
-        return
-    if args.child == "render":
-        _render_child(args.export)
-        return
     if args.child:
-        _child(args.child, args.export, args.collection)
+        _CHILDREN[args.child](args)
         return
-    _parent(args.blocks, args.cards, args.runs)
+    if not args.skip_main:
+        _parent(args.blocks, args.cards, args.runs, args.only_syncs)
+    if args.large:
+        _large(args.runs)
+    if args.anki:
+        _anki_gaps(args.blocks, args.cards)
+    if args.scale:
+        _scale(args.scale)
 
 
-def _parent(blocks: int, cards: int, runs: int) -> None:
+def _scale(cards: int) -> None:
+    """One first sync of ``cards`` notes, against the floor on the same graph."""
+    export, _ = _exports(cards * 2, cards)
+    rows = {}
+    for name in ("floor", "first"):
+        target = WORK / f"scale-{name}" / "collection.anki2"
+        _fresh(target.parent)
+        rows[name] = _run_child("floor" if name == "floor" else "sync", export, target)
+        shutil.rmtree(target.parent)
+    floor, first = rows["floor"], rows["first"]
+    print(f"\nscale: first sync of {first.get('created', 0):,} notes "
+          f"({cards * 2:,} blocks): {first['cpu']:.1f} s CPU, {first['seconds']:.1f} s wall, "
+          f"{first['cpu'] / floor['cpu']:.2f}x floor ({floor['cpu']:.1f} s CPU), "
+          f"peak {first['peak_mib']:.0f} MiB (floor {floor['peak_mib']:.0f}); "
+          f"one undo step: {'yes' if first.get('one_undo_step') else 'NO'}")
+
+
+def _fresh(folder: Path, like: Path | None = None) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    if like is None:
+        folder.mkdir(parents=True)
+    else:
+        shutil.copytree(like, folder)
+
+
+def _parent(blocks: int, cards: int, runs: int, only_syncs: bool) -> None:
     WORK.mkdir(exist_ok=True)
     export, edited = _exports(blocks, cards)
-    synced = WORK / "synced" / "collection.anki2"
-    if synced.parent.exists():
-        shutil.rmtree(synced.parent)
-    synced.parent.mkdir()
-    _run_child("first", export, synced)  # the starting point for the resync figures
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in SCENARIOS}
+    exports = {"export": export, "edited": edited}
+    starts = _starting_points(export)
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in _ROWS}
     for run in range(runs):
-        for name in SCENARIOS:
+        for name, (_, start, which) in _ROWS.items():
             target = WORK / f"run-{name}-{run}" / "collection.anki2"
-            if target.parent.exists():
-                shutil.rmtree(target.parent)
-            if name in ("noop", "edit"):
-                shutil.copytree(synced.parent, target.parent)
-            else:
-                target.parent.mkdir()
-            results[name].append(_run_child(name, edited if name == "edit" else export, target))
+            _fresh(target.parent, starts.get(start))
+            child = "floor" if name == "floor" else "sync"
+            results[name].append(_run_child(child, exports[which], target))
             shutil.rmtree(target.parent)
     _print(results, blocks, cards, runs)
+    if only_syncs:
+        return
     _readers(export, blocks, cards, runs)
     _render(export)
+    _api(export, starts["synced"] / "collection.anki2", runs)
+    _worst()
+
+
+def _starting_points(export: Path) -> dict[str, Path]:
+    """The collections the rows start from (folders, each with its ledger beside the
+    collection): synced, synced + one review, and 100k notes of the user's own."""
+    synced = WORK / "synced"
+    _fresh(synced)
+    _run_child("sync", export, synced / "collection.anki2")
+    reviewed = WORK / "reviewed"
+    _fresh(reviewed, synced)
+    _run_child("review", export, reviewed / "collection.anki2")
+    crowded = WORK / f"crowded-{OTHER_NOTES}"
+    if not (crowded / "collection.anki2").exists():
+        _fresh(crowded)
+        _run_child("crowd", export, crowded / "collection.anki2")
+    return {"synced": synced, "reviewed": reviewed, "crowded": crowded}
+
+
+def _large(runs: int) -> None:
+    """First syncs of the dense and the huge graph, each against its own floor; the two
+    interleaved, medians of ``runs`` (at most 3: each is a minute or more)."""
+    exports = {name: _exports(blocks, cards)[0] for name, (_, blocks, cards) in _LARGE.items()}
+    results: dict[str, list[dict[str, float]]] = {
+        f"{name}-{kind}": [] for name in _LARGE for kind in ("floor", "first")}
+    for _ in range(min(runs, 3)):
+        for name, export in exports.items():
+            for kind in ("floor", "first"):
+                target = WORK / f"large-{name}-{kind}" / "collection.anki2"
+                _fresh(target.parent)
+                results[f"{name}-{kind}"].append(
+                    _run_child("floor" if kind == "floor" else "sync", export, target))
+                shutil.rmtree(target.parent)
+    print(f"\nlarge graphs, first sync (median of {min(runs, 3)}):")
+    print(f"{'':<40}{'CPU s':>8}{'x floor':>9}{'wall s':>8}{'x floor':>9}{'peak MiB':>10}"
+          f"{'x floor':>9}")
+    for name, (label, _, _) in _LARGE.items():
+        floor = _medians(results[f"{name}-floor"])
+        first = _medians(results[f"{name}-first"])
+        for row, figures in ((f"floor, {label}", floor), (f"first sync, {label}", first)):
+            print(f"{row:<40}{figures['cpu']:>8.2f}{figures['cpu'] / floor['cpu']:>9.2f}"
+                  f"{figures['seconds']:>8.2f}{figures['seconds'] / floor['seconds']:>9.2f}"
+                  f"{figures['peak_mib']:>10.0f}{figures['peak_mib'] / floor['peak_mib']:>9.2f}")
+    print("targets: first sync <= 2x floor, peak memory <= 1.5x the floor's")
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r.get(key, 0) for r in runs)
+            for key in ("cpu", "seconds", "peak_mib")}
+
+
+_GUI = "__import__('sys').modules['roam_bridge.gui']"
+_HEARTBEAT = (
+    "from aqt.qt import QTimer\n"
+    "import time\n"
+    "hb = {'last': time.perf_counter(), 'worst': 0.0}\n"
+    "def tick():\n"
+    "    t = time.perf_counter()\n"
+    "    hb['worst'] = max(hb['worst'], t - hb['last'])\n"
+    "    hb['last'] = t\n"
+    "timer = QTimer(mw)\n"
+    "timer.timeout.connect(tick)\n"
+    "timer.start(10)\n"
+    "mw._bench_heartbeat = hb\n"
+    "c = " + _GUI + ".CONTROLLER\n"
+    "c.on_report.append(lambda r: r.__setitem__('_at', time.time()))\n"
+    "result = True"
+)
+
+
+def _anki_gaps(blocks: int, cards: int) -> None:
+    """The worst gap of a 10 ms heartbeat on Anki's main thread, in real Anki offscreen with
+    the add-on built from this tree, while background syncs of the bench graph run."""
+    from tests.e2e.harness import (
+        create_base,
+        install_ankiaddon,
+        install_driver_addon,
+        launch_anki,
+    )
+    from tools.package import build
+
+    export, _ = _exports(blocks, cards)
+    folder = WORK / "anki"
+    _fresh(folder)
+    package = build(folder / "roam_bridge.ankiaddon")
+    base = create_base(folder / "base", "bench")
+    install_driver_addon(base)
+    installed = install_ankiaddon(base, package)
+    meta = json.loads((installed / "meta.json").read_text(encoding="utf-8"))
+    defaults = json.loads((ROOT / "config.json").read_text(encoding="utf-8"))
+    meta["config"] = {**defaults, "sync_on_startup": False, "watch": False, "sources": [
+        {"path": str(export), "kind": "auto", "graph": "bench", "deck": "",
+         "brace_clozes": True}]}
+    (installed / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    gaps: dict[str, float] = {}
+    with launch_anki(base, "bench", log_path=folder / "anki.log") as anki:
+        driver = anki.driver
+        driver.wait_for_collection(timeout=120)
+        driver.exec(_HEARTBEAT)
+
+        def worst_during(action: str, timeout: float = 600) -> float:
+            start = driver.eval("__import__('time').time()")
+            driver.exec(f"mw._bench_heartbeat['worst'] = 0.0\n{action}\nresult = True")
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                running, report = driver.eval(f"({_GUI}.CONTROLLER.running, "
+                                              f"{_GUI}.CONTROLLER.last_report)")
+                if not running and report and report.get("_at", 0) > start:
+                    break
+                time.sleep(0.05)
+            return driver.eval("mw._bench_heartbeat['worst']")
+
+        driver.exec("mw._bench_heartbeat['worst'] = 0.0\nresult = True")
+        time.sleep(5)
+        gaps["no sync (idle, 5 s)"] = driver.eval("mw._bench_heartbeat['worst']")
+        request = f"{_GUI}.CONTROLLER.request(manual=False)"
+        gaps[f"first sync ({cards:,} notes)"] = worst_during(request)
+        gaps["no-op (nothing changed)"] = worst_during(request)
+        review = ("card = mw.col.get_card(mw.col.find_cards('')[0])\ncard.start_timer()\n"
+                  "mw.col.sched.answerCard(card, 3)\n")
+        gaps["no-op after a review"] = worst_during(review + request)
+        driver.quit()
+        anki.assert_clean_exit(timeout=60)
+    print("\nreal Anki, background sync: worst gap of a 10 ms main-thread heartbeat")
+    for label, gap in gaps.items():
+        print(f"  {label:<32}{gap * 1000:>7.0f} ms")
+    print("target: < 50 ms during a background sync")
 
 
 def _readers(export: Path, blocks: int, cards: int, runs: int) -> None:
@@ -170,6 +361,136 @@ def _render_child(export: Path) -> None:
     }))
 
 
+def _api(export: Path, synced: Path, runs: int) -> None:
+    target = WORK / "api" / "collection.anki2"
+    if target.parent.exists():
+        shutil.rmtree(target.parent)
+    shutil.copytree(synced.parent, target.parent)
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--child", "api", "--export", str(export),
+         "--collection", str(target), "--runs", str(runs)],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    shutil.rmtree(target.parent)
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nRoam API, live (fake API on 127.0.0.1; poll: median of {runs}):")
+    print(f"{'':<32}{'seconds':>9}{'server s':>10}{'requests':>10}{'KiB':>11}")
+    for name, label in (("full", "full pull + plan all"), ("quiet", "quiet poll"),
+                        ("poll", "poll after one edit + sync")):
+        row = rows[name]
+        print(f"{label:<32}{row['seconds']:>9.2f}{row['server']:>10.2f}{row['requests']:>10}"
+              f"{row['bytes'] / 1024:>11.1f}")
+    print(f"one edit: {rows['poll']['updated']} updated, planned {rows['poll']['scope']} blocks; "
+          "seconds include the fake server's, which runs in the same process")
+
+
+def _api_child(export: Path, collection: Path, runs: int) -> None:
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import Collection
+
+    from addon.core import sync
+    from addon.core.config import SyncOptions
+    from addon.core.live import LiveSource
+    from addon.core.model import gc_paused
+    from addon.core.sources.detect import ReadOptions
+    from tests.fake_roam_api import FakeRoamApi
+
+    pages = json.loads(export.read_text(encoding="utf-8"))
+    col = Collection(str(collection))
+    token = "roam-graph-token-bench"
+    results: dict[str, object] = {}
+    with FakeRoamApi(pages, graph="bench", token=token) as api, gc_paused():
+        # A real graph was written over months, a block a minute, until a day ago.
+        day_ago = api.db.now() - 86_400_000
+        for age, entity in enumerate(reversed(api.db.entities.values())):
+            entity[":edit/time"] = day_ago - age * 60_000
+        live = LiveSource("roam-api://bench", "bench",
+                          ReadOptions(api_token=token, api_base_url=api.base_url))
+        live.session.trust_env = False
+        card_uids = [raw["uid"] for raw in _walk(pages) if "#card" in raw["string"]]
+
+        def measure(edit: str | None) -> dict[str, float]:
+            if edit is not None:
+                entity = api.db.entities[api.db.eid(edit)]
+                api.db.edit(edit, entity[":block/string"].replace("#card", "(live) #card"))
+            calls, sent, server = len(api.calls), api.bytes_out, api.server_seconds
+            start = time.perf_counter()
+            pulled = live.pull()
+            report = sync.Report()
+            if pulled.changed:
+                report = sync.apply(sync.plan(pulled.graph, col, SyncOptions(),
+                                              scope=pulled.scope), col)
+            return {"seconds": time.perf_counter() - start,
+                    "server": api.server_seconds - server,
+                    "requests": sum(1 for c in api.calls[calls:] if c.server == "peer"),
+                    "bytes": api.bytes_out - sent, "updated": report.updated,
+                    "scope": len(pulled.scope or ())}
+
+        results["full"] = measure(None)
+        quiet = [measure(None) for _ in range(runs)]
+        polls = [measure(card_uids[i * 97 % len(card_uids)]) for i in range(runs)]
+        for name, samples in (("quiet", quiet), ("poll", polls)):
+            results[name] = {key: statistics.median(s[key] for s in samples)
+                             for key in samples[0]}
+        live.close()
+    col.close()
+    print(json.dumps(results))
+
+
+# Openers of every markup the renderer and the cloze engine look for, none of them closed.
+UNCLOSED = ["{{", "[[", "((", "**", "__", "^^", "~~", "==", "`", "```", "$$", "$", "{", "[",
+            "![", "](", "{{c1::", "{{cloze ", "{{[[", "#[[", "<", "&", "\\(", "[sound:"]
+
+
+def _worst() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--child", "worst"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"render worst case: a 1 MB card block of unclosed markup (and a 1 MB child) "
+          f"{result['unclosed']:.2f} s; a card over a web of 5 layers of 14 block refs "
+          f"(14^5 paths) {result['web']:.3f} s")
+
+
+def _worst_child() -> None:
+    """The rendering step (collect + render one note) on the two worst inputs known."""
+    from addon.core.cards import collect
+    from addon.core.config import CardOptions
+    from addon.core.model import Block, Graph, Page
+    from addon.core.note_fields import NoteRenderer
+
+    options = CardOptions(brace_clozes=True, highlight_cloze=True)
+    body = " x ".join(unit * 40 for unit in UNCLOSED) + " "
+    # Just under the most one block a card shows (limits.MAX_BLOCK_CHARS), so it is rendered.
+    body = (body * (2**20 // len(body) + 1))[: 999_000]
+    graph = Graph("roam", "worst")
+    home = graph.add_page(Page("Home", "home"))
+    card = graph.add_block(Block("cardblock", "What is this? #card " + body, home))
+    home.children.append(card)
+    card.children.append(graph.add_block(Block("childblock", body, home, card)))
+    start = time.perf_counter()
+    [spec] = collect(graph, options)
+    NoteRenderer(graph, options).render(spec)
+    unclosed = time.perf_counter() - start
+
+    web = Graph("roam", "web")
+    page = web.add_page(Page("Web", "web"))
+    for layer in range(5):
+        for i in range(14):
+            refs = " ".join(f"((web{layer + 1}x{j:02d}))" for j in range(14)) if layer < 4 else ""
+            page.children.append(web.add_block(Block(f"web{layer}x{i:02d}",
+                                                     f"layer {layer} {i} {refs}", page)))
+    top = " ".join(f"((web0x{j:02d}))" for j in range(14))
+    page.children.append(web.add_block(Block("webcard", f"The web {top} #card", page)))
+    start = time.perf_counter()
+    [spec] = collect(web, options)
+    NoteRenderer(web, options).render(spec)
+    print(json.dumps({"unclosed": unclosed, "web": time.perf_counter() - start}))
+
+
 def _exports(blocks: int, cards: int) -> tuple[Path, Path]:
     from tools.graphgen import generate
 
@@ -204,28 +525,82 @@ def _run_child(name: str, export: Path, collection: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _child(name: str, export: Path, collection: Path) -> None:
+def _timed(work) -> dict[str, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    counts = work() or {}
+    return {"cpu": time.process_time() - cpu, "seconds": time.perf_counter() - wall,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **counts}
+
+
+def _sync_child(args: argparse.Namespace) -> None:
+    """One CLI sync, as ``python -m tools.bridge sync`` runs it (the bench graph writes a
+    quarter of its cards with the {x} cloze shorthand)."""
     import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
     from anki.collection import Collection
 
-    col = Collection(str(collection))
-    start = time.perf_counter()
-    counts: dict[str, int] = {}
-    if name == "floor":
-        _floor(col, export)
-    else:
-        from addon.core import sync
-        from addon.core.model import gc_paused
-        from addon.core.sources.detect import read_source
+    from addon.core import sync
+    from tools import bridge
 
-        with gc_paused():  # as the bridge CLI runs it
-            graph = read_source(export, "bench")
-            report = sync.apply(sync.plan(graph, col), col)
-        counts = {k: v for k, v in report.counts().items() if isinstance(v, int)}
-    seconds = time.perf_counter() - start
+    def work() -> dict[str, int]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = bridge.main(["sync", str(args.export), "--collection", str(args.collection),
+                                "--graph", "bench", "--brace-clozes", "--json"])
+        assert code == 0, code
+        counts = json.loads(out.getvalue().strip().splitlines()[-1])
+        return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    result = _timed(work)
+    col = Collection(str(args.collection))
+    result["one_undo_step"] = int(col.undo_status().undo == sync.UNDO_NAME
+                                  or not result.get("created"))
     col.close()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_mib, **counts}))
+    print(json.dumps(result))
+
+
+def _floor_child(args: argparse.Namespace) -> None:
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import Collection
+
+    def work() -> None:
+        col = Collection(str(args.collection))
+        _floor(col, args.export)
+        col.close()
+
+    print(json.dumps(_timed(work)))
+
+
+def _review_child(args: argparse.Namespace) -> None:
+    """Answer one card of the synced collection, as a review in Anki would."""
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import Collection
+
+    col = Collection(str(args.collection))
+    card = col.get_card(col.find_cards("")[0])
+    card.start_timer()
+    col.sched.answerCard(card, 3)
+    col.close()
+    print(json.dumps({}))
+
+
+def _crowd_child(args: argparse.Namespace) -> None:
+    """A collection with OTHER_NOTES notes of the user's own (two short fields each)."""
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import AddNoteRequest, Collection
+
+    col = Collection(str(args.collection))
+    basic = col.models.by_name("Basic")
+    deck = col.decks.id("Default")
+    for start in range(0, OTHER_NOTES, 10_000):
+        requests = []
+        for i in range(start, start + 10_000):
+            note = col.new_note(basic)
+            note["Front"] = f"My own question number {i} about something I read"
+            note["Back"] = f"My own answer {i}, a sentence or two long, as most notes are."
+            requests.append(AddNoteRequest(note, deck))
+        col.add_notes(requests)
+    col.close()
+    print(json.dumps({}))
 
 
 def _floor(col, export: Path) -> None:
@@ -246,21 +621,39 @@ def _floor(col, export: Path) -> None:
     col.add_notes(requests)
 
 
-def _print(results: dict[str, list[dict[str, float]]], blocks: int, cards: int, runs: int) -> None:
-    labels = {"floor": "floor (json.load + add_notes)", "first": "first sync",
-              "noop": "no-op resync", "edit": "resync after one edit"}
-    floor = statistics.median(r["seconds"] for r in results["floor"])
-    print(f"Roam Bridge benchmark: {blocks:,} blocks, {cards:,} cards, median of {runs} runs\n")
-    print(f"{'':<32}{'seconds':>9}{'x floor':>9}{'peak MiB':>10}")
-    for name in SCENARIOS:
-        seconds = statistics.median(r["seconds"] for r in results[name])
-        peak = statistics.median(r["peak_mib"] for r in results[name])
-        print(f"{labels[name]:<32}{seconds:>9.2f}{seconds / floor:>9.2f}{peak:>10.0f}")
-    first = results["first"][0]
-    noop, edit = results["noop"][0], results["edit"][0]
-    print(f"\nfirst sync created {first.get('created')}; no-op: {noop.get('unchanged')} unchanged; "
-          f"one edit: {edit.get('updated')} updated")
-    print("targets: first <= 3x floor, no-op <= 1x, one edit <= 1x")
+def _print(results: dict[str, list[dict[str, float]]], blocks: int, cards: int, runs: int
+           ) -> None:
+    medians = {name: _medians(rows) for name, rows in results.items()}
+    floor = medians["floor"]
+    print(f"Roam Bridge benchmark: {blocks:,} blocks, {cards:,} cards, median of {runs} "
+          "interleaved runs\n")
+    print(f"{'':<34}{'CPU s':>8}{'x floor':>9}{'wall s':>8}{'x floor':>9}{'peak MiB':>10}")
+    for name, (label, _, _) in _ROWS.items():
+        m = medians[name]
+        print(f"{label:<34}{m['cpu']:>8.3f}{m['cpu'] / floor['cpu']:>9.3f}"
+              f"{m['seconds']:>8.3f}{m['seconds'] / floor['seconds']:>9.3f}"
+              f"{m['peak_mib']:>10.0f}")
+    first, crowded = medians["first"], medians["crowded"]
+    print(f"100k other notes: {crowded['cpu'] / first['cpu']:.2f}x the CPU of a first sync "
+          f"into an empty collection ({crowded['seconds'] / first['seconds']:.2f}x wall)")
+    one = {name: rows[0] for name, rows in results.items()}
+    print(f"first sync created {one['first'].get('created')}; no-op: "
+          f"{one['noop'].get('unchanged')} unchanged; after a review: "
+          f"{one['noop-changed'].get('unchanged')} unchanged; one edit: "
+          f"{one['edit'].get('updated')} updated; 100k other notes: "
+          f"{one['crowded'].get('created')} created")
+    print("targets: first <= 2x floor; no-op <= 0.05x; one edit in a JSON export <= 0.6x; "
+          "100k other notes <= 1.1x the first sync")
+
+
+_CHILDREN = {
+    "sync": _sync_child, "floor": _floor_child, "review": _review_child,
+    "crowd": _crowd_child,
+    "read": lambda a: _read_child(a.format, a.export),
+    "render": lambda a: _render_child(a.export),
+    "api": lambda a: _api_child(a.export, a.collection, a.runs),
+    "worst": lambda a: _worst_child(),
+}
 
 
 if __name__ == "__main__":
