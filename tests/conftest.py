@@ -11,6 +11,7 @@ from anki.collection import Collection
 
 from addon.core import sync
 from addon.core.config import SyncOptions
+from addon.core.progress import Progress, silent
 from addon.core.sources.roam_json import build_graph
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,9 +31,9 @@ class Syncer:
         self.col = col
         self.graph = graph
 
-    def plan(self, pages: list[dict], **options) -> sync.SyncPlan:
+    def plan(self, pages: list[dict], progress: Progress = silent, **options) -> sync.SyncPlan:
         graph = build_graph(copy.deepcopy(pages), self.graph)
-        return sync.plan(graph, self.col, SyncOptions(**options))
+        return sync.plan(graph, self.col, SyncOptions(**options), progress)
 
     def __call__(self, pages: list[dict], **options) -> sync.Report:
         return sync.apply(self.plan(pages, **options), self.col)

@@ -1,7 +1,9 @@
 """A stand-in for the Roam backend API on 127.0.0.1, for tests.
 
-Two real HTTP servers on random ports. The *front* answers every POST with a 308 to the *peer*
-(same path), as api.roamresearch.com sends clients to ``peer-N``. The peer checks
+One real HTTP server on a random port, in two roles. The *front* answers every POST with a 308
+to the *peer* (the same path under ``/peer-1``), as api.roamresearch.com sends clients to its
+``peer-N`` machines: the client may follow it, as it stays on the API's own scheme, host and
+port (the real peers are hosts under the API's own, which a test cannot resolve). The peer checks
 ``X-Authorization: Bearer <token>`` (``Authorization`` alone is refused, as it is what requests
 drops across hosts) and evaluates datalog ``q`` requests against a graph loaded from a Roam JSON
 export: ``:find`` of variables or one ``pull``, ``:in`` with scalar and ``[?x ...]`` bindings,
@@ -9,10 +11,22 @@ export: ``:find`` of variables or one ``pull``, ``:in`` with scalar and ``[?x ..
 the real API it answers set-like results and card-many refs in no particular order (shuffled
 here), and pulled keys start with ``:``.
 
+Every entity carries ``:edit/time`` in the fake's own clock (an hour behind this machine's, so
+a client that mixes in its own clock is caught), and only the entity an edit touches gets a new
+one, as in Roam: it does not bubble up to parents or pages. ``:find`` takes ``(max ?x)`` and
+``(count ?x)`` aggregates, and ``:where`` comparison predicates such as ``[(> ?t ?since)]``.
+``db.edit``, ``db.add``, ``db.delete``, ``db.move`` and ``db.rename`` change the graph between
+polls, as a user in Roam would.
+
+``POST /api/graph/{graph}/write`` takes ``{"action": "update-block", "block": {"uid",
+"string"}}`` and answers 200 with an empty body, as Roam does; a token without edit access
+(``read_only``) gets Roam's 403.
+
 Knobs: ``fail_next`` (429 with Retry-After, 503, 500 "took too long"…), ``sleep_next`` (a slow
 answer), ``too_long_over`` (pulls of more pages than that fail as too long), ``quota`` (the
-50-a-minute limit, scaled down), ``forbid`` (403 for a valid token). ``calls`` records what
-arrived.
+50-a-minute limit, scaled down), ``forbid`` (403 for a valid token), ``read_only`` (writes
+refused). ``calls`` records what arrived, ``bytes_out`` the bytes of every answer's body,
+``writes`` every block update made.
 """
 
 from __future__ import annotations
@@ -23,12 +37,19 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _REFS = frozenset({":block/children", ":block/page"})
+PEER_PREFIX = "/peer-1"
 _UNIQUE = (":block/uid", ":node/title")
+# The fake Roam's clock runs this far behind the machine's (milliseconds).
+CLOCK_OFFSET_MS = -3_600_000
+_COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_AGGREGATES: dict[str, Callable[[set[Any]], Any]] = {"max": max, "min": min, "count": len}
 
 
 # --- a little EDN, enough for queries and pull patterns ---------------------------------------
@@ -70,15 +91,107 @@ def _parse(tokens: list[str], at: int) -> tuple[Any, int]:
 
 
 class Db:
-    """Entities from a Roam JSON export, ids growing in file order as Roam's grow over time."""
+    """Entities from a Roam JSON export, ids growing in file order as Roam's grow over time.
+
+    Thread-safe for one writer (a test) and the server's readers: every change and every
+    query holds ``lock``."""
 
     def __init__(self, pages: list[dict[str, Any]]) -> None:
         self.entities: dict[int, dict[str, Any]] = {}
         self.index: dict[tuple[str, Any], int] = {}
+        self.lock = threading.RLock()
         self._next = 1000
+        self._last_time = 0
         for raw in pages:
-            eid = self._add({":node/title": raw["title"], ":block/uid": raw.get("uid") or ""})
+            eid = self._add({":node/title": raw["title"], ":block/uid": raw.get("uid") or "",
+                             ":edit/time": raw.get("edit-time") or self.now()})
             self._add_children(eid, eid, raw.get("children") or [])
+
+    def now(self) -> int:
+        """Roam's clock: milliseconds, strictly increasing, an hour behind this machine."""
+        self._last_time = max(self._last_time + 1, int(time.time() * 1000) + CLOCK_OFFSET_MS)
+        return self._last_time
+
+    def eid(self, uid: str) -> int:
+        return self.index[(":block/uid", uid)]
+
+    # Changes, as a user makes them in Roam -----------------------------------------------
+
+    def edit(self, uid: str, string: str) -> None:
+        with self.lock:
+            entity = self.entities[self.eid(uid)]
+            entity[":block/string"] = string
+            entity[":edit/time"] = self.now()
+
+    def add(self, parent_uid: str, string: str, uid: str, order: int | None = None) -> None:
+        """A new block under a page or block, at ``order`` (default: last)."""
+        with self.lock:
+            parent = self.eid(parent_uid)
+            owner = self.entities[parent]
+            page = parent if ":node/title" in owner else owner[":block/page"]
+            eid = self._add({":block/string": string, ":block/uid": uid, ":block/page": page,
+                             ":block/order": 0, ":edit/time": self.now()})
+            self._insert(parent, eid, order)
+
+    def delete(self, uid: str) -> None:
+        """Delete a block and everything under it; no other entity's time changes."""
+        with self.lock:
+            eid = self.eid(uid)
+            for owner in self.entities.values():
+                kids = owner.get(":block/children")
+                if kids and eid in kids:
+                    kids.remove(eid)
+                    self._renumber(kids)
+            stack = [eid]
+            while stack:
+                gone = self.entities.pop(stack.pop())
+                stack.extend(gone.get(":block/children", []))
+                for attr in _UNIQUE:
+                    if attr in gone:
+                        self.index.pop((attr, gone[attr]), None)
+
+    def move(self, uid: str, parent_uid: str, order: int | None = None) -> None:
+        """Move a block (and its children) under another block or page, maybe on another
+        page; the moved block gets a new time, as Roam gives it."""
+        with self.lock:
+            eid, parent = self.eid(uid), self.eid(parent_uid)
+            for owner in self.entities.values():
+                kids = owner.get(":block/children")
+                if kids and eid in kids:
+                    kids.remove(eid)
+                    self._renumber(kids)
+            owner = self.entities[parent]
+            page = parent if ":node/title" in owner else owner[":block/page"]
+            stack = [eid]
+            while stack:
+                entity = self.entities[stack.pop()]
+                entity[":block/page"] = page
+                stack.extend(entity.get(":block/children", []))
+            self.entities[eid][":edit/time"] = self.now()
+            self._insert(parent, eid, order)
+
+    def rename(self, page_uid: str, title: str) -> None:
+        with self.lock:
+            entity = self.entities[self.eid(page_uid)]
+            self.index.pop((":node/title", entity[":node/title"]), None)
+            entity[":node/title"] = title
+            entity[":edit/time"] = self.now()
+            self.index[(":node/title", title)] = self.eid(page_uid)
+
+    def add_page(self, title: str, uid: str) -> None:
+        with self.lock:
+            self._add({":node/title": title, ":block/uid": uid, ":edit/time": self.now()})
+
+    def _insert(self, parent: int, eid: int, order: int | None) -> None:
+        kids = self.entities[parent].setdefault(":block/children", [])
+        kids.insert(len(kids) if order is None else order, eid)
+        self._renumber(kids)
+
+    def _renumber(self, kids: list[int]) -> None:
+        for order, kid in enumerate(kids):
+            self.entities[kid][":block/order"] = order
+
+    # Building --------------------------------------------------------------------------------
 
     def _add(self, entity: dict[str, Any]) -> int:
         eid = self._next
@@ -98,7 +211,8 @@ class Db:
             kids = []
             for order, raw in enumerate(raws):
                 entity = {":block/string": raw.get("string", ""), ":block/uid": raw.get("uid"),
-                          ":block/order": order, ":block/page": page}
+                          ":block/order": order, ":block/page": page,
+                          ":edit/time": raw.get("edit-time") or self.now()}
                 if raw.get("heading"):
                     entity[":block/heading"] = raw["heading"]
                 eid = self._add(entity)
@@ -135,20 +249,61 @@ def evaluate(db: Db, query: str, args: list[Any], rng: random.Random) -> list[li
             bindings = [{**b, param[0]: value} for b in bindings for value in arg]
         else:
             bindings = [{**b, param: arg} for b in bindings]
-    for clause in sections.get(":where", []):
-        bindings = _match(db, clause, bindings)
-    finds = sections.get(":find", [])
-    rows: dict[tuple[Any, ...], list[Any]] = {}
-    for binding in bindings:
-        key = tuple(binding[f[1] if isinstance(f, tuple) else f] for f in finds)
-        if key not in rows:
-            rows[key] = [
-                _pull(db, binding[f[1]], f[2], rng) if isinstance(f, tuple) else binding[f]
-                for f in finds
-            ]
-    result = list(rows.values())
+    with db.lock:
+        for clause in sections.get(":where", []):
+            if clause and isinstance(clause[0], tuple):
+                bindings = _filter(clause[0], bindings)
+            else:
+                bindings = _match(db, clause, bindings)
+        finds = sections.get(":find", [])
+        if any(isinstance(f, tuple) and f[0] in _AGGREGATES for f in finds):
+            result = _aggregate(finds, bindings)
+        else:
+            rows: dict[tuple[Any, ...], list[Any]] = {}
+            for binding in bindings:
+                key = tuple(binding[f[1] if isinstance(f, tuple) else f] for f in finds)
+                if key not in rows:
+                    rows[key] = [
+                        _pull(db, binding[f[1]], f[2], rng) if isinstance(f, tuple)
+                        else binding[f] for f in finds
+                    ]
+            result = list(rows.values())
     rng.shuffle(result)  # a query's result is a set: no order to rely on
     return result
+
+
+def _filter(predicate: tuple[Any, ...], bindings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``[(> ?t ?since)]``: keep the bindings for which the comparison holds."""
+    name, *terms = predicate
+    compare = _COMPARE.get(name)
+    if compare is None or len(terms) != 2:
+        raise QueryError(f"unknown predicate {name!r}")
+    kept = []
+    for binding in bindings:
+        left, right = (binding.get(t) if _is_var(t) else t for t in terms)
+        if left is not None and right is not None and compare(left, right):
+            kept.append(binding)
+    return kept
+
+
+def _aggregate(finds: list[Any], bindings: list[dict[str, Any]]) -> list[list[Any]]:
+    """``:find ?p (count ?b)``: one row per value of the plain variables, each aggregate over
+    the distinct values its variable takes in that group (datalog results are sets)."""
+    groups: dict[tuple[Any, ...], list[set[Any]]] = {}
+    plain = [f for f in finds if not isinstance(f, tuple)]
+    aggregates = [f for f in finds if isinstance(f, tuple)]
+    for binding in bindings:
+        key = tuple(binding[f] for f in plain)
+        values = groups.setdefault(key, [set() for _ in aggregates])
+        for into, (_, var) in zip(values, aggregates, strict=True):
+            into.add(binding[var])
+    rows = []
+    for key, values in groups.items():
+        plain_values = iter(key)
+        aggregated = iter(_AGGREGATES[f[0]](v) for f, v in zip(aggregates, values, strict=True))
+        rows.append([next(aggregated) if isinstance(f, tuple) else next(plain_values)
+                     for f in finds])
+    return rows
 
 
 def _is_var(term: Any) -> bool:
@@ -269,9 +424,13 @@ class FakeRoamApi:
         self.token = token
         self.peer_host = peer_host
         self.calls: list[Call] = []
+        self.bytes_out = 0
+        self.server_seconds = 0.0  # time spent answering, for benchmarks
         self.too_long_over: int | None = None
         self.quota: tuple[int, float] | None = None
         self.forbid = False
+        self.read_only = False
+        self.writes: list[tuple[str, str]] = []
         self._rng = random.Random(seed)
         self._faults: deque[_Fault] = deque()
         self._sleeps: deque[_Sleep] = deque()
@@ -303,13 +462,12 @@ class FakeRoamApi:
 
     @property
     def peer_url(self) -> str:
-        return f"http://{self.peer_host}:{self._servers[1].server_address[1]}"
+        return f"http://{self.peer_host}:{self._servers[0].server_address[1]}{PEER_PREFIX}"
 
     def __enter__(self) -> FakeRoamApi:
-        for role in ("front", "peer"):
-            server = _QuietServer(("127.0.0.1", 0), _handler(self, role))
-            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-            self._servers.append(server)
+        server = _QuietServer(("127.0.0.1", 0), _handler(self))
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self._servers.append(server)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -333,7 +491,10 @@ class FakeRoamApi:
                 call.pages = len(args[0])
         except (ValueError, AttributeError):
             request, query, args = None, "", []
+        started = time.perf_counter()
         status, extra, payload = self._answer(call, path, x_auth, request, query, args)
+        with self._lock:
+            self.server_seconds += time.perf_counter() - started
         call.status = status
         self._record(call)
         return status, extra, payload
@@ -362,19 +523,38 @@ class FakeRoamApi:
         if fault is not None:
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return fault.status, extra, {"message": fault.message or f"HTTP {fault.status}"}
-        match = re.fullmatch(r"/api/graph/([^/]+)/q", path)
+        match = re.fullmatch(r"/api/graph/([^/]+)/(q|write)", path)
         if match is None:
             return 404, {}, {"message": f"no route {path}"}
         if match.group(1) != self.graph:
             return 400, {}, {"message": f"no graph named {match.group(1)}"}
         if request is None:
             return 400, {}, {"message": "the body is not JSON"}
+        if match.group(2) == "write":
+            return self._write(request)
         if self.too_long_over is not None and call.pages > self.too_long_over:
             return 500, {}, {"message": "Query took too long to run (20 s limit)."}
         try:
             return 200, {}, {"result": evaluate(self.db, query, args, self._rng)}
         except (QueryError, ValueError, KeyError, IndexError, TypeError) as err:
             return 400, {}, {"message": f"bad query: {err}"}
+
+    def _write(self, request: Any) -> tuple[int, dict, Any]:
+        if self.read_only:
+            return 403, {}, {"message": "Invalid token or token doesn't have enough privileges."}
+        block = request.get("block") if isinstance(request, dict) else None
+        if request.get("action") != "update-block" or not isinstance(block, dict):
+            return 400, {}, {"message": "unknown or malformed action"}
+        uid, string = block.get("uid"), block.get("string")
+        if not isinstance(uid, str) or not isinstance(string, str):
+            return 400, {}, {"message": "update-block needs a uid and a string"}
+        with self._lock:
+            try:
+                self.db.edit(uid, string)
+            except KeyError:
+                return 400, {}, {"message": f"no block with uid {uid}"}
+            self.writes.append((uid, string))
+        return 200, {}, b""
 
     def _record(self, call: Call) -> None:
         with self._lock:
@@ -396,14 +576,19 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
-def _handler(api: FakeRoamApi, role: str) -> type[BaseHTTPRequestHandler]:
+def _handler(api: FakeRoamApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, extra, payload = api.answer(role, self.path, self.headers, body)
-            data = json.dumps(payload).encode()
+            role, path = "front", self.path
+            if path.startswith(PEER_PREFIX + "/"):
+                role, path = "peer", path[len(PEER_PREFIX):]
+            status, extra, payload = api.answer(role, path, self.headers, body)
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            with api._lock:
+                api.bytes_out += len(data)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

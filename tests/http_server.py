@@ -8,7 +8,12 @@
 Paths are matched exactly as the client sent them, percent-escapes included, without the
 query; ``requests`` records every full request target (path and query) as received. Replies
 for a path are served in order and the last one repeats, so ``add(p, Reply(503), Reply())``
-is a server that fails once and then works. Unknown paths answer 404.
+is a server that fails once and then works. Unknown paths answer 404. GET and POST are
+answered alike (a POST's body is read and kept in ``bodies``).
+
+A Reply can also be hostile: ``drip`` sends the body a byte at a time with a pause between,
+``endless`` sends chunks for ever (chunked encoding, until the client hangs up), and ``echo``
+builds the body from the request's headers (a server quoting the token back).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -33,6 +39,12 @@ class Reply:
     repeat: int = 1
     # Without Content-Length the body ends when the connection closes (HTTP/1.0 style).
     content_length: bool = True
+    # Seconds between two bytes of the body: a server that drips its answer.
+    drip: float = 0.0
+    # Send ``body`` as chunks for ever (Transfer-Encoding: chunked), until the client leaves.
+    endless: bool = False
+    # The body, made from the request's headers (it replaces ``body``).
+    echo: Callable[[dict[str, str]], bytes] | None = None
 
 
 class LocalServer:
@@ -40,6 +52,7 @@ class LocalServer:
         self.hits: Counter[str] = Counter()
         self.requests: list[str] = []
         self.sent: Counter[str] = Counter()  # body bytes written, by path
+        self.bodies: list[bytes] = []  # POST bodies, in order
         self._replies: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -98,21 +111,51 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             path, reply = server._next(self.path)
             if reply.delay:
                 time.sleep(reply.delay)
+            body = reply.body
+            if reply.echo is not None:
+                body = reply.echo({k: v for k, v in self.headers.items()})
             try:
                 self.send_response(reply.status)
                 if reply.content_type is not None:
                     self.send_header("Content-Type", reply.content_type)
-                if reply.content_length:
-                    self.send_header("Content-Length", str(len(reply.body) * reply.repeat))
+                if reply.endless:
+                    self.send_header("Transfer-Encoding", "chunked")
+                elif reply.content_length:
+                    self.send_header("Content-Length", str(len(body) * reply.repeat))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
+                if reply.endless:
+                    self._endless(path, body)
+                    return
                 for _ in range(reply.repeat):
-                    self.wfile.write(reply.body)
-                    with server._lock:
-                        server.sent[path] += len(reply.body)
+                    self._write(path, body, reply.drip)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout, size cap): that is what some tests check
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length)
+            with server._lock:
+                server.bodies.append(data)
+            self.do_GET()
+
+        def _write(self, path: str, body: bytes, drip: float) -> None:
+            pieces = [body[i:i + 1] for i in range(len(body))] if drip else [body]
+            for piece in pieces:
+                self.wfile.write(piece)
+                self.wfile.flush()
+                with server._lock:
+                    server.sent[path] += len(piece)
+                if drip:
+                    time.sleep(drip)
+
+        def _endless(self, path: str, body: bytes) -> None:
+            chunk = b"%x\r\n%s\r\n" % (len(body), body)
+            while True:
+                self.wfile.write(chunk)
+                with server._lock:
+                    server.sent[path] += len(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

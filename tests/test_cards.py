@@ -7,15 +7,37 @@ import re
 
 import pytest
 
-from addon.core.cards import CardSpec, cloze_text, collect
+from addon.core.cards import CardSpec, collect
+from addon.core.clozes import ClozeSyntax, cloze_text
 from addon.core.config import CardOptions
+from addon.core.model import Graph
+from addon.core.note_fields import NoteRenderer
 from addon.core.sources.roam_json import build_graph
 from tests.roam import block, find_block, page
 
+BRACES = ClozeSyntax(brace=True)
 
-def cards_of(pages: list[dict], **options) -> dict[str, CardSpec]:
+
+class Card:
+    """A card block's spec and its note's fields, as the renderer step gives them."""
+
+    def __init__(self, spec: CardSpec, fields: dict[str, str]) -> None:
+        self.spec, self.fields = spec, fields
+
+    def __getattr__(self, name: str):
+        return getattr(self.spec, name)
+
+
+def rendered_cards(graph: Graph, options: CardOptions | None = None) -> list[Card]:
+    """Every card of ``graph`` with its note's fields, as a first sync renders them."""
+    options = options or CardOptions()
+    renderer = NoteRenderer(graph, options)
+    return [Card(spec, renderer.render(spec).fields) for spec in collect(graph, options)]
+
+
+def cards_of(pages: list[dict], **options) -> dict[str, Card]:
     graph = build_graph(copy.deepcopy(pages), "g")
-    return {spec.uid: spec for spec in collect(graph, CardOptions(**options))}
+    return {card.uid: card for card in rendered_cards(graph, CardOptions(**options))}
 
 
 @pytest.mark.parametrize(
@@ -71,24 +93,24 @@ def test_front_is_the_block_and_back_its_children_without_attributes() -> None:
     ],
 )
 def test_cloze_syntaxes_become_anki_clozes(text: str, anki: str) -> None:
-    assert cloze_text(text) == anki
+    assert cloze_text(text, BRACES) == anki
 
 
 @pytest.mark.parametrize(
     "text", ["$$\\frac{a}{b}$$", "`{x}`", "{{[[TODO]]}} task", "{{embed: ((abc))}}", "plain"]
 )
 def test_braces_in_math_code_and_widgets_are_not_clozes(text: str) -> None:
-    assert cloze_text(text) is None
+    assert cloze_text(text, BRACES) is None
 
 
 def test_highlight_counts_as_cloze_only_when_enabled() -> None:
     assert cloze_text("a ^^b^^ ==c==") is None
-    assert cloze_text("a ^^b^^ ==c==", highlight=True) == "a {{c1::b}} {{c2::c}}"
+    assert cloze_text("a ^^b^^ ==c==", ClozeSyntax(highlight=True)) == "a {{c1::b}} {{c2::c}}"
 
 
 def test_cloze_block_makes_a_cloze_note_with_children_as_back_extra() -> None:
     spec = cards_of([page("P", block("{Paris} is a capital #card", block("in France"),
-                                     uid="c"))])["c"]
+                                     uid="c"))], brace_clozes=True)["c"]
     assert spec.kind == "cloze"
     assert spec.fields["Text"] == "{{c1::Paris}} is a capital"
     assert "in France" in spec.fields["Back Extra"]
@@ -224,7 +246,7 @@ def test_tex_outside_math_markup_cannot_make_links_or_styles_on_the_card() -> No
             block(f"{{a}} {tex} #card", uid="c"),
         ),
     )]
-    specs = cards_of(pages)
+    specs = cards_of(pages, brace_clozes=True)
     for spec in specs.values():
         for name, value in spec.fields.items():
             assert not LIVE_TEX.search(value), (name, value)

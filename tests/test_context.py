@@ -6,11 +6,12 @@ import copy
 
 from addon.core.cards import collect
 from addon.core.config import CardOptions
-from addon.core.context import panel_index
+from addon.core.panel import ContextPanel, panel_index
 from addon.core.render import plain_text
 from addon.core.sources.roam_json import build_graph
 from tests.conftest import Syncer
 from tests.roam import block, find_block, page
+from tests.test_cards import Card, cards_of
 from tests.test_render import assert_harmless
 
 LONG = "A very long parent block that goes on " + "and on " * 20
@@ -32,9 +33,14 @@ PAGES = [page(
 )]
 
 
-def spec_for(pages: list[dict], uid: str = "q", **options):
+def spec_for(pages: list[dict], uid: str = "q", **options) -> Card:
+    return cards_of(pages, **options)[uid]
+
+
+def panel_of(pages: list[dict], uid: str = "q", nearby: bool = True, **options) -> str:
     graph = build_graph(copy.deepcopy(pages), "g")
-    return {s.uid: s for s in collect(graph, CardOptions(**options))}[uid]
+    spec = {s.uid: s for s in collect(graph, CardOptions(**options))}[uid]
+    return ContextPanel(graph, CardOptions(**options)).html(spec.block, nearby)
 
 
 def test_breadcrumb_links_page_and_every_parent_to_its_block() -> None:
@@ -82,26 +88,41 @@ def test_a_moved_block_shows_its_new_context_after_resync(syncer: Syncer) -> Non
     assert "Neural nets" not in context and "Top section" not in context
 
 
-def test_panel_shows_parents_neighbours_and_what_the_card_leaves_out() -> None:
-    spec = spec_for(PAGES)
-    panel = spec.context.panel_html(spec.block)
-    assert "Top section" in panel and LONG.strip() in panel, "the full parent chain"
+def test_panel_shows_only_what_the_card_does_not() -> None:
+    panel = panel_of(PAGES)
+    assert LONG.strip() in panel, "a parent the breadcrumb shortens, in full"
+    assert "Top section" not in panel, "a parent the breadcrumb shows as it is"
     assert "Just before" in panel and "Just after" in panel
     assert "deck: Hidden::Deck" in plain_text(panel), "attribute children are not on the card"
-    assert "Ada Lovelace" in panel and "Open in Roam" in panel
-    without_nearby = spec.context.panel_html(spec.block, nearby=False)
+    assert "Ada Lovelace" not in panel and "Open in Roam" not in panel, "the footer has them"
+    assert "Neural nets" not in panel, "the breadcrumb starts with the page"
+    without_nearby = panel_of(PAGES, nearby=False)
     assert "Just before" not in without_nearby
 
 
+def test_panel_shows_the_parents_a_shorter_breadcrumb_leaves_out() -> None:
+    panel = panel_of(PAGES, context_depth=0)
+    assert "Top section" in panel and LONG.strip() in panel
+    assert panel.index("Top section") < panel.index("A very long"), "top first"
+
+
+def test_a_card_whose_footer_says_it_all_has_no_panel() -> None:
+    pages = [page("P", block("Author:: Ada"), block("Only #card", block("answer"), uid="q"))]
+    assert panel_of(pages) == ""
+
+
 def test_panel_index_rerenders_only_panels_whose_context_changed() -> None:
-    graph = build_graph(copy.deepcopy(PAGES), "g")
-    first = panel_index(collect(graph, CardOptions()), {})
+    def index(pages: list[dict], previous: dict) -> dict:
+        graph = build_graph(copy.deepcopy(pages), "g")
+        return panel_index(graph, collect(graph, CardOptions()), previous, CardOptions())
+
+    first = index(PAGES, {})
     assert set(first) == {"roam:g:q"}
-    again = panel_index(collect(build_graph(copy.deepcopy(PAGES), "g"), CardOptions()), first)
+    again = index(PAGES, first)
     assert again["roam:g:q"] is first["roam:g:q"]
     edited = copy.deepcopy(PAGES)
     find_block(edited, "after")["string"] = "A new neighbour"
-    changed = panel_index(collect(build_graph(edited, "g"), CardOptions()), first)
+    changed = index(edited, first)
     assert "A new neighbour" in changed["roam:g:q"]["html"]
 
 
@@ -111,5 +132,5 @@ def test_hostile_page_titles_and_parents_cannot_run_script() -> None:
                   block(evil, block("[x](javascript:alert(1)) #card", uid="q")), uid="p")]
     spec = spec_for(pages)
     assert_harmless(spec.fields["Context"])
-    assert_harmless(spec.context.panel_html(spec.block))
+    assert_harmless(panel_of(pages))
     assert "&lt;script&gt;" in spec.fields["Context"]

@@ -18,6 +18,7 @@ from addon.core.config import CardOptions, SyncOptions
 from addon.core.model import Graph, SourceError, is_synthetic, synthetic_uid
 from addon.core.sources import logseq, roam_json
 from addon.core.sources.logseq import format_date, write_back_ids
+from tests.test_cards import Card, rendered_cards
 from tools.formats import logseq as writer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ def test_block_properties_become_attribute_children_and_id_becomes_the_uid(
     assert block.string == "What is it? #card\nBody line after the properties"
     assert [c.string for c in block.children] == ["deck:: Science::Physics", "The answer"]
     assert is_synthetic(block.children[0].uid)
-    [spec] = cards.collect(graph, CardOptions())
+    [spec] = rendered_cards(graph)
     assert spec.key == f"logseq:g:{UUID_A}"
     assert spec.deck == "Science::Physics"
     assert "The answer" in spec.fields["Back"]
@@ -328,7 +329,7 @@ def test_logseq_cloze_and_block_refs_make_the_card(tmp_path: Path) -> None:
                       "- Why? #card\n\t- ((" + UUID_B + "))\n",
         "pages/Other.md": f"- Because it is referenced\n  id:: {UUID_B}\n",
     }), "g")
-    specs = {s.block.string.split()[0]: s for s in cards.collect(graph, CardOptions())}
+    specs = {s.block.string.split()[0]: s for s in rendered_cards(graph)}
     assert specs["The"].kind == "cloze"
     assert "{{c1::Paris}}" in specs["The"].fields["Text"]
     assert "Because it is referenced" in specs["Why?"].fields["Back"]
@@ -356,7 +357,7 @@ def test_looks_like_and_bad_folders(tmp_path: Path) -> None:
 # The seed, and a sync ---------------------------------------------------------------------
 
 
-def shown(specs: list[cards.CardSpec]) -> list[tuple]:
+def shown(specs: list[Card]) -> list[tuple]:
     return [(s.kind, s.reversed, s.deck, s.tags,
              *(s.fields.get(n) for n in ("Front", "Text", "Back", "Back Extra")))
             for s in specs]
@@ -369,8 +370,8 @@ def test_the_seed_folder_is_what_the_writer_makes_of_the_json_seed(tmp_path: Pat
 
 
 def test_the_seed_gives_the_same_cards_as_the_json_seed() -> None:
-    expected = cards.collect(roam_json.read(SEED_JSON, "demo"), CardOptions())
-    got = cards.collect(logseq.read(SEED, "demo"), CardOptions())
+    expected = rendered_cards(roam_json.read(SEED_JSON, "demo"))
+    got = rendered_cards(logseq.read(SEED, "demo"))
     assert len(got) == len(expected) > 5
     # Refs survive the conversion (the referenced block carries an id::), so backs match too.
     assert shown(got) == shown(expected)

@@ -17,6 +17,7 @@ from addon.core.cards import collect
 from addon.core.config import CardOptions
 from addon.core.model import Block, Graph, Page, SourceError, is_synthetic, synthetic_uid
 from addon.core.sources import obsidian, roam_json
+from tests.test_cards import rendered_cards
 from tools.formats import obsidian as writer
 from tools.graphgen import generate
 
@@ -351,8 +352,8 @@ def test_images_and_embeds(tmp_path: Path) -> None:
         **{"assets/pic.png": b"\x89PNG", "Other.md": "- target ^blk\n", "doc.pdf": b"%PDF"},
     )
     assert tree(page.children) == [
-        "![pic.png](<assets/pic.png>) ![pic.png](<assets/pic.png>) "
-        "![pic.png](<assets/pic.png>) ![[gone.png]]",
+        "![pic.png](</assets/pic.png>) ![pic.png](</assets/pic.png>) "
+        "![pic.png](</assets/pic.png>) ![[gone.png]]",
         "[[Other]] [[Other#Part]] ((blk)) [[Other#^nope]] ![[doc.pdf]]",
         "`![[pic.png]]` ![](relative.png)",
     ]
@@ -418,7 +419,7 @@ def test_looks_like_wants_an_obsidian_folder(tmp_path: Path) -> None:
 
 def _shown(graph: Graph) -> list[tuple]:
     """What each card says and where it goes, without what differs by source (keys, links)."""
-    specs = collect(graph, CardOptions())
+    specs = rendered_cards(graph)
     return [
         (s.kind, s.reversed, s.deck, s.tags,
          {k: v for k, v in s.fields.items() if k not in ("Context", "Source")})

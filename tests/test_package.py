@@ -33,6 +33,7 @@ def test_default_config_is_valid() -> None:
     from addon.core.config import load_config
 
     root = Path(__file__).resolve().parent.parent
-    config = load_config(json.loads((root / "config.json").read_text(encoding="utf-8")))
+    config = load_config(json.loads((root / "addon" / "config.json").read_text(
+        encoding="utf-8")))
     assert config.cards.card_tags == ("card", "flashcard", "anki")
     assert config.on_removed == "suspend" and config.sync_on_startup and config.watch

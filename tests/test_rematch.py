@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from anki.collection import Collection
 
-from addon.core.rematch import Item, pair_by_similarity
+from addon.core.rematch import Item, ambiguous_keys, comparable_text, pair_by_similarity
 from addon.core.sync import ORPHAN_TAG
 from tests.conftest import Syncer
+from tests.test_stable_clozes import BraceSyncer
 from tests.test_sync import review, snapshot
+
+
+@pytest.fixture
+def syncer(col: Collection) -> Syncer:
+    return BraceSyncer(col)  # the notes below write a cloze as {x}
 
 
 def raw(text: str, *children: dict) -> dict:
@@ -172,3 +179,91 @@ def test_a_new_block_with_the_text_a_rematched_note_once_had_gets_its_own_note(
     assert len(guids) == 2
     # And the next run is a no-op that finds both.
     assert syncer(pages).unchanged == 2
+
+
+def _copies(*children: list[str]) -> list[dict]:
+    """One page holding a copy of the same card block per list of children."""
+    return [{"title": "Copies", "children": [
+        raw("Example: #card", *(raw(text) for text in kids)) for kids in children]}]
+
+
+def notes_by_back(col: Collection) -> dict[str, int]:
+    return {col.get_note(nid)["Back"]: nid for nid in col.find_notes('"SourceID:roam:*"')}
+
+
+def test_deleting_one_of_two_copies_of_a_text_keeps_each_note_with_its_block(
+    syncer: Syncer,
+) -> None:
+    syncer(_copies(["first answer"], ["second answer"]))
+    ids = notes_by_back(syncer.col)
+    first, second = (next(n for b, n in ids.items() if word in b) for word in ("first",
+                                                                           "second"))
+    review(syncer.col, second)
+    history = snapshot(syncer.col, second)
+
+    report = syncer(_copies(["second answer"]), force=True)
+
+    assert (report.created, report.updated, report.orphaned) == (0, 1, 1)
+    note = syncer.col.get_note(second)
+    assert "second answer" in note["Back"] and ORPHAN_TAG not in note.tags
+    assert snapshot(syncer.col, second) == history
+    assert ORPHAN_TAG in syncer.col.get_note(first).tags
+    assert "first answer" in syncer.col.get_note(first)["Back"]
+    assert syncer(_copies(["second answer"])).unchanged == 2  # settled
+
+    # The first copy comes back: its note returns to it, and each keeps its own history.
+    report = syncer(_copies(["first answer"], ["second answer"]))
+    assert (report.created, report.orphaned) == (0, 0)
+    assert notes_by_back(syncer.col) == ids
+    assert ORPHAN_TAG not in syncer.col.get_note(first).tags
+    assert snapshot(syncer.col, second) == history
+    keys = [syncer.col.get_note(n)["SourceID"] for n in (first, second)]
+    assert len(set(keys)) == 2 and all("~" not in k for k in keys)
+
+
+def test_adding_or_removing_the_last_copy_leaves_the_others_alone(syncer: Syncer) -> None:
+    syncer(_copies(["a"], ["b"]))
+    before = notes_by_back(syncer.col)
+    report = syncer(_copies(["a"], ["b"], ["c"]))
+    assert (report.created, report.orphaned) == (1, 0)
+    after = notes_by_back(syncer.col)
+    assert {b: n for b, n in after.items() if b in before} == before
+    report = syncer(_copies(["a"], ["b"]), force=True)
+    assert report.orphaned == 1 and notes_by_back(syncer.col).items() >= before.items()
+
+
+def test_copies_that_did_not_change_are_a_no_op(syncer: Syncer) -> None:
+    syncer(_copies(["a"], ["b"]))
+    modified = syncer.col.mod
+    report = syncer(_copies(["a"], ["b"]))
+    assert (report.unchanged, report.updated) == (2, 0)
+    assert syncer.col.mod == modified
+
+
+def test_an_image_only_block_is_not_rematched_to_another_image(
+    syncer: Syncer, tmp_path
+) -> None:
+    def pages(where: str, url: str) -> list[dict]:
+        return [{"title": "A", "children": [raw("kept #card")]},
+                {"title": where, "children": [raw(f"![]({url}) #card")]}]
+
+    syncer(pages("A", "https://img.example/cat.png"), download_images=False)
+    cat = by_front(syncer.col)['<img alt="" src="https://img.example/cat.png">']
+    report = syncer(pages("B", "https://img.example/dog.png"), download_images=False,
+                    force=True)
+    assert (report.created, report.orphaned) == (1, 1)
+    assert ORPHAN_TAG in syncer.col.get_note(cat).tags
+    # The same image moved to another page is the same block.
+    report = syncer(pages("C", "https://img.example/dog.png"), download_images=False)
+    assert (report.created, report.updated, report.moved, report.orphaned) == (0, 1, 1, 0)
+
+
+def test_ambiguous_keys_are_the_copies_whose_set_changed() -> None:
+    a, a2, a3 = "roam:g:md-00aa", "roam:g:md-00aa-2", "roam:g:md-00aa-3"
+    b, b2 = "roam:g:md-00bb", "roam:g:md-00bb-2"
+    real = "roam:g:abcdefghi"
+    assert ambiguous_keys([a, a2, b, b2, real], [a, b, b2, real]) == {a, a2}
+    assert ambiguous_keys([a, a2], [a, a2, a3]) == {a, a2, a3}
+    assert ambiguous_keys([a], ["roam:g:md-00cc"]) == set()  # no copies: plain rematching
+    assert comparable_text({"Front": '<img alt="" src="rb-1.png"> x', "Back": ""}) == (
+        "[image rb-1.png]  x")

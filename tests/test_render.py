@@ -74,7 +74,7 @@ def test_block_ref_cycles_and_missing_targets_end_in_a_muted_placeholder() -> No
 
 
 def test_cloze_markers_survive_with_their_content_rendered() -> None:
-    out = Renderer().inline("{{c1::**Paris**::city}} is in {{c2::[[France]]}}")
+    out = Renderer().inline("{{c1::**Paris**::city}} is in {{c2::[[France]]}}", cloze=True)
     assert out == ('{{c1::<strong>Paris</strong>::city}} is in '
                    '{{c2::<span class="rb-page">France</span>}}')
 

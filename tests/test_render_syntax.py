@@ -87,7 +87,7 @@ def render(text: str) -> str:
          "<span><strong>Paris</strong></span></details>"),
         # Widgets we cannot run: muted literal text, never braces or brackets
         ("{{[[query]]: {and: [[a]] {or: [[b]] [[c]]}}}}",
-         '<span class="rb-widget">query: {and: a {or: b c}}</span>'),
+         '<span class="rb-widget">query: and: a or: b c</span>'),
         ("{{roam/render: ((leafblock))}}",
          '<span class="rb-widget">roam/render: Leaf block</span>'),
         ("{{calc: 1 + 2}}", '<span class="rb-widget">calc: 1 + 2</span>'),

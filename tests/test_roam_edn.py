@@ -18,6 +18,7 @@ from addon.core.sources import roam_edn, roam_json
 from addon.core.sources.roam_json import build_graph
 from tests.conftest import FIXTURES
 from tests.roam import block, page
+from tests.test_cards import rendered_cards
 from tools.formats import edn as edn_writer
 from tools.graphgen import generate
 
@@ -105,12 +106,12 @@ def test_generated_graph_reads_alike_in_both_formats(tmp_path: Path) -> None:
 
 
 def test_cards_from_edn_match_cards_from_json(tmp_path: Path) -> None:
-    from addon.core.cards import CardOptions, collect
+    from addon.core.cards import CardOptions
 
     pages = json.loads(SEED_JSON.read_text(encoding="utf-8"))
     options = CardOptions(card_tags=("card", "flashcard"))
-    edn_cards = collect(roam_edn.read(write_edn(tmp_path, pages), "g"), options)
-    json_cards = collect(from_json(pages), options)
+    edn_cards = rendered_cards(roam_edn.read(write_edn(tmp_path, pages), "g"), options)
+    json_cards = rendered_cards(from_json(pages), options)
     def shown(cards: list) -> list[tuple]:
         return [(c.key, c.kind, c.reversed, c.deck, c.tags, c.source_hash, c.location,
                  c.fields) for c in cards]

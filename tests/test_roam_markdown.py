@@ -24,6 +24,7 @@ from addon.core.model import (
 )
 from addon.core.sources import roam_json, roam_markdown
 from addon.core.sources.outline import Outline, parse, parse_text
+from tests.test_cards import Card, rendered_cards
 from tools.formats import roam_markdown as writer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +222,7 @@ def test_parsed_blocks_are_linked_into_their_page_in_document_order() -> None:
 def test_block_refs_stay_as_written_and_render_as_a_missing_placeholder(tmp_path: Path) -> None:
     write(tmp_path, {"P.md": "- Question #card\n    - ((abcDEF123))\n"})
     graph = roam_markdown.read(tmp_path, "g")
-    [spec] = cards.collect(graph, CardOptions())
+    [spec] = rendered_cards(graph)
     assert "rb-missing" in spec.fields["Back"]
     assert "((" not in spec.fields["Back"]
 
@@ -284,7 +285,7 @@ def test_looks_like_accepts_markdown_exports_and_leaves_other_apps_alone(tmp_pat
 # The seed, and a sync ---------------------------------------------------------------------
 
 
-def shown(specs: list[cards.CardSpec], names: tuple[str, ...]) -> list[tuple]:
+def shown(specs: list[Card], names: tuple[str, ...]) -> list[tuple]:
     return [(s.kind, s.reversed, s.deck, s.tags, *(s.fields.get(n) for n in names))
             for s in specs]
 
@@ -295,8 +296,8 @@ def test_the_seed_folder_is_what_the_writer_makes_of_the_json_seed(tmp_path: Pat
 
 
 def test_the_seed_gives_the_same_cards_as_the_json_seed() -> None:
-    expected = cards.collect(roam_json.read(SEED_JSON, "demo"), CardOptions())
-    got = cards.collect(roam_markdown.read(SEED, "demo"), CardOptions())
+    expected = rendered_cards(roam_json.read(SEED_JSON, "demo"))
+    got = rendered_cards(roam_markdown.read(SEED, "demo"))
     assert len(got) == len(expected) > 5
     assert shown(got, ("Front", "Text")) == shown(expected, ("Front", "Text"))
     assert all(s.key.startswith("roam:demo:md-") for s in got)

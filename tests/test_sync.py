@@ -25,7 +25,7 @@ BASE = [
             "Basics",
             block("What is a neuron? #card", block("A weighted sum and a nonlinearity."),
                   uid="neuron"),
-            block("{Backprop} computes gradients #card", uid="backprop"),
+            block("{{cloze Backprop}} computes gradients #card", uid="backprop"),
             uid="basics",
         ),
         block("Flip me #card #reversed", block("Flipped"), uid="flip"),
@@ -205,7 +205,7 @@ def test_basic_to_cloze_and_back_keeps_note_card_ids_and_history(synced: Syncer)
     review(col, nid)
     (card_id,) = col.card_ids_of_note(nid)
     before = snapshot(col, nid)
-    to_cloze = synced(edited(BASE, "loss", "A {loss} is what we minimise #card"))
+    to_cloze = synced(edited(BASE, "loss", "A {{cloze loss}} is what we minimise #card"))
     assert (to_cloze.updated, to_cloze.kind_changes, to_cloze.created) == (1, 1, 0)
     note = col.get_note(nid)
     assert note.note_type()["name"] == "Roam Bridge Cloze"
@@ -391,7 +391,8 @@ def test_dropping_reversed_suspends_the_reverse_card_and_restoring_brings_it_bac
 
 def test_cloze_to_basic_suspends_the_cards_of_clozes_that_are_gone(syncer: Syncer) -> None:
     col = syncer.col
-    two = [page("P", block("{Paris} is in {France} #card", block("Answer"), uid="c"))]
+    two = [page("P", block("{{cloze Paris}} is in {{cloze France}} #card", block("Answer"),
+                           uid="c"))]
     syncer(two)
     nid = syncer.note("c").id
     first, second = col.card_ids_of_note(nid)
@@ -414,14 +415,14 @@ def test_two_sources_apply_as_one_undo_step(col: Collection) -> None:
 
 
 def test_deferred_kind_changes_leave_the_note_as_it_is(synced: Syncer) -> None:
-    plan = synced.plan(edited(BASE, "loss", "A {loss} #card"))
+    plan = synced.plan(edited(BASE, "loss", "A {{cloze loss}} #card"))
     assert plan.kind_changes == 1
     plan.defer_kind_changes()
     report = sync.apply(plan, synced.col)
     assert (report.updated, report.unchanged, report.kind_changes) == (0, 5, 0)
     assert any("deferred" in w for w in report.warnings)
     assert synced.note("loss").note_type()["name"] == "Roam Bridge Basic"
-    assert synced(edited(BASE, "loss", "A {loss} #card")).kind_changes == 1
+    assert synced(edited(BASE, "loss", "A {{cloze loss}} #card")).kind_changes == 1
 
 
 def test_skipping_removals_lets_a_refused_run_sync_the_rest(synced: Syncer) -> None:
@@ -470,14 +471,16 @@ def test_an_empty_cloze_is_not_a_cloze(syncer: Syncer) -> None:
     assert syncer.note("e").note_type()["name"] == "Roam Bridge Basic"
 
 
-def test_a_second_note_with_the_same_key_is_left_alone_and_reported(synced: Syncer) -> None:
+def test_a_second_note_with_the_same_key_and_no_reviews_is_healed_away(synced: Syncer) -> None:
     col = synced.col
     original = synced.note("neuron")
     twin = col.new_note(original.note_type())
     twin.fields = list(original.fields)
+    twin.tags = [*original.tags, "mine"]
     col.add_note(twin, col.decks.id("Roam"))  # an import can do this: same key, new GUID
     report = synced(edited(BASE, "neuron", "What is a neuron, twice? #card"))
-    assert any("more than one note has this key" in w for w in report.warnings)
-    assert (report.created, report.updated, report.orphaned) == (0, 1, 0)
-    assert col.get_note(original.id)["Front"] == "What is a neuron, twice?"
-    assert col.get_note(twin.id)["Front"] == "What is a neuron?"
+    assert (report.created, report.updated, report.orphaned, report.healed) == (0, 1, 0, 1)
+    assert col.find_notes(f"nid:{twin.id}") == []
+    kept = col.get_note(original.id)
+    assert kept["Front"] == "What is a neuron, twice?"
+    assert "mine" in kept.tags  # the user's tag on the deleted copy moved over

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
 from anki.collection import Collection
+from anki.notes import Note
 
-from addon.core.config import SyncOptions
+from addon.core.config import CardOptions, SyncOptions
 from addon.core.sources.detect import read_source
 from tools.bridge import run
 
@@ -26,7 +27,9 @@ GRAPH = "roam-bridge-demo"
 def main() -> int:
     graph = read_source(SEEDS, GRAPH)
     collection = DEMO / "collection.anki2"
-    report = run(graph, collection, SyncOptions())
+    DEMO.mkdir(exist_ok=True)
+    # The seed is written with the {x} cloze shorthand of Roam's Anki tools: turn it on.
+    report = run(graph, collection, SyncOptions(cards=CardOptions(brace_clozes=True)))
     rows = [("created", report.created), ("updated", report.updated),
             ("unchanged", report.unchanged), ("orphaned", report.orphaned),
             ("moved", report.moved)]
@@ -45,6 +48,11 @@ def main() -> int:
     return 0
 
 
+def note_type_name(note: Note) -> str:
+    notetype = note.note_type()
+    return notetype["name"] if notetype else ""
+
+
 def write_preview(collection: Path, target: Path) -> Path:
     col = Collection(str(collection))
     try:
@@ -54,7 +62,7 @@ def write_preview(collection: Path, target: Path) -> Path:
             note = card.note()
             sections.append(
                 '<section class="card-preview">'
-                f"<h2>{html.escape(note.note_type()['name'])} · card {card.ord + 1} · "
+                f"<h2>{html.escape(note_type_name(note))} · card {card.ord + 1} · "
                 f"deck {html.escape(col.decks.name(card.did))}</h2>"
                 f'<div class="side"><h3>Front</h3>{card.question()}</div>'
                 f'<div class="side"><h3>Back</h3>{card.answer()}</div>'

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = ROOT / "addon"
-METADATA = ("manifest.json", "config.json", "config.md")
+METADATA = ("manifest.json",)  # beside addon/, which holds config.json and config.md
 SKIP_PARTS = {"__pycache__", "user_files", "tests"}
 
 

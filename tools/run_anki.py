@@ -27,9 +27,10 @@ def main() -> int:
         create_base(BASE, PROFILE)
     folder = install_ankiaddon(BASE, package)
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    config = json.loads((ROOT / "config.json").read_text(encoding="utf-8"))
+    config = json.loads((ROOT / "addon" / "config.json").read_text(encoding="utf-8"))
+    # The seed writes a cloze with the {x} shorthand: turn it on for this source.
     config["sources"] = [{"path": str(ROOT / "seeds"), "kind": "auto",
-                          "graph": "roam-bridge-demo", "deck": ""}]
+                          "graph": "roam-bridge-demo", "deck": "", "brace_clozes": True}]
     meta["config"] = config
     (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     print(f"Starting Anki on {BASE.relative_to(ROOT)} (profile {PROFILE!r})")

@@ -1,68 +1,61 @@
-"""Marked blocks -> CardSpecs: what each Anki note should say, where it goes, how it is tagged.
+"""Marked blocks -> CardSpecs: which blocks are cards, of what kind, in which deck, with which
+tags.
 
 Marking rules (DESIGN.md): a block carrying a card tag (``#card``, ``#[[card]]``, ``[[card]]``;
-configurable) is a card and the tag is hidden from what is shown. Front is the block, back its
-children (attribute children left out). Cloze syntax makes a cloze note. ``#reversed`` or
-``direction:: <->`` adds the reverse card. ``#no-card`` or ``disable-anki-sync:: true`` on the
-block, an ancestor or the page excludes it. A ``Tags::`` attribute is page metadata, never a
-card, even when it lists a card tag.
+configurable; marks.py says which forms mark a card in which dialect) is a card. Front is the
+block, back its children (attribute children left out). Cloze syntax (clozes.py, per dialect)
+makes a cloze note. ``#reversed`` or ``direction:: <->`` adds the reverse card. ``#no-card`` or
+``disable-anki-sync:: true`` on the block, an ancestor or the page excludes it. A ``Tags::``
+attribute is page metadata, never a card, even when it lists a card tag.
 
-Guarantees: collecting cards never renders. Each CardSpec carries a ``source_hash`` over every
-input its fields depend on, so sync can skip unchanged blocks; ``fields`` renders on first use.
+Guarantees: collecting cards never renders. A CardSpec is a plain value: what the note should
+be (key, kind, deck, tags), not what it says; note_fields.NoteRenderer renders it. Each spec
+carries a ``source_hash`` over every input its rendered fields depend on (the block, its
+children, parents, page, and the blocks its refs and embeds reach), so sync can skip unchanged
+blocks without rendering them. Work is linear in the text of the blocks it looks at.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
+from .clozes import ClozeMemory, ClozeSyntax, has_cloze
 from .config import CardOptions
-from .context import ContextBuilder
+from .fields import Kind
+from .identity import stored_text
+from .limits import card_problem
+from .marks import Marks
 from .model import Block, Graph, Page, attribute_key, gc_paused, parse_attribute
-from .render import (
-    REF,
-    REF_DEPTH_LIMIT,
-    ImageResolver,
-    Renderer,
-    defuse_tex,
-    page_title_text,
-)
+from .render import EMBED_BLOCKS, REF, REF_DEPTH_LIMIT, page_title_text
+from .state_tags import is_state_tag
+from .textscan import link_ends
+
+__all__ = ["CardSpec", "ClozeMemory", "collect", "key_for", "tag_names"]
 
 # Bump when rendering or card building changes output, so every note is re-rendered once.
-RENDER_VERSION = "4"
+RENDER_VERSION = "6"
 
-Kind = Literal["basic", "cloze"]
-# Which number each auto-numbered cloze got: ``(content digest, number)`` in text order; an
-# entry with an empty digest only records the highest number ever given (see number_clozes).
-ClozeMemory = tuple[tuple[str, int], ...]
 HASH_LENGTH = 20  # hex digits of a source hash
 REVERSE_TAG = "reversed"
 EXCLUDE_TAG = "no-card"
 
-BASIC_FIELDS = ("Front", "Back", "Context", "Source", "Add Reverse")
-CLOZE_FIELDS = ("Text", "Back Extra", "Context", "Source")
 
-# Code, math and {{widgets}} are opaque to cloze shorthand; same-length masks keep positions.
-_OPAQUE = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\{\{(?!c\d+::|cloze[\s:])(?:.*?)\}\}", re.S)
-_CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
-_EXPLICIT_CLOZE = re.compile(r"\{\{c(\d+)::(?!\}\})")
-_LOGSEQ_CLOZE = re.compile(r"\{\{cloze[\s:]\s*(.+?)\}\}", re.S)
-_NUMBERED_SHORT = re.compile(r"(?<!\{)\{c(\d+):(?!:)([^{}]+)\}(?!\})")
-_BARE_SHORT = re.compile(r"(?<!\{)\{([^{}]+)\}(?!\})")
-_HIGHLIGHT = re.compile(r"\^\^(.+?)\^\^|==(.+?)==")
-_TAG_TOKEN = re.compile(r"#\[\[(.+?)\]\](?!\])|\[\[(.+?)\]\](?!\])|(?<![\w#/])#([\w\-/]+)")
-_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+_TAG_START = re.compile(r"#?\[\[|(?<![\w#/])#([\w\-/]+)")
+# ((uid)) inside an embed widget: the embed shows the block's children too.
+_EMBEDDED_REF = re.compile(
+    r"\{\{\s*(?:\[\[)?embed(?:-path|-children)?(?:\]\])?\s*:?\s*<?\(\(([\w-]+)\)\)")
+# Stops at the next "[[": linear even in a text of unclosed embeds.
+_EMBEDDED_PAGE = re.compile(
+    r"\{\{\s*(?:\[\[)?embed(?:\]\])?\s*:?\s*\[\[((?:(?!\]\]|\[\[).)+)\]\]\s*\}\}")
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class CardSpec:
-    """One card block, as the Anki note it should become."""
+    """One card block, as the Anki note it should become (a plain value: rendering it is
+    note_fields.NoteRenderer's job)."""
 
     key: str
     uid: str
@@ -72,37 +65,42 @@ class CardSpec:
     tags: tuple[str, ...]
     source_hash: str
     location: str
-    block: Block = field(repr=False)
-    _render: Callable[[CardSpec], dict[str, str]] = field(repr=False)
-    context: ContextBuilder = field(repr=False)
-    # Cloze numbers the note's previous content used (set by sync before rendering), and the
-    # ones this rendering gave (to remember next time).
-    cloze_memory: ClozeMemory = ()
-    clozes: ClozeMemory = ()
-
-    @cached_property
-    def fields(self) -> dict[str, str]:
-        """Field name -> HTML, for this spec's note type. Rendered once, on first use."""
-        return self._render(self)
+    block: Block
 
 
 def key_for(graph: Graph, uid: str) -> str:
-    """``<source>:<graph>:<uid>``, in NFC like every field Anki stores."""
-    key = f"{graph.source}:{graph.name}:{uid}".strip()
-    return key if key.isascii() else unicodedata.normalize("NFC", key)
+    """``<source>:<graph>:<uid>``, in the form Anki stores field text (identity.stored_text),
+    so the key read back from a note compares equal."""
+    return stored_text(f"{graph.source}:{graph.name}:{uid}")
+
+
+def cloze_syntax(graph: Graph, options: CardOptions) -> ClozeSyntax:
+    """The cloze syntaxes of ``graph``'s blocks under ``options``."""
+    return ClozeSyntax.of(graph.source, brace=options.brace_clozes,
+                          highlight=options.highlight_cloze)
+
+
+def marks_for(graph: Graph, options: CardOptions) -> Marks:
+    """The tags that mark blocks (card tags, ``reversed``, ``no-card``), in ``graph``'s dialect."""
+    return Marks((*options.card_tags, REVERSE_TAG, EXCLUDE_TAG), graph.source)
 
 
 def collect(
     graph: Graph, options: CardOptions, source_deck: str = "",
-    images: ImageResolver | None = None,
+    skipped: dict[str, str] | None = None, blocks: Iterable[Block] | None = None,
 ) -> list[CardSpec]:
-    """Every card block of ``graph``, in document order, as a CardSpec (not yet rendered).
-    ``images`` gives the renderer media file names for images (see media.MediaStore)."""
-    builder = _Builder(graph, options, source_deck, images)
+    """Every card block of ``graph``, in document order, as a CardSpec (not rendered);
+    ``blocks`` limits the search to these blocks of the graph (an incremental sync).
+
+    A card block past a limit (``limits.card_problem``) gets no spec: its key goes into
+    ``skipped`` with a warning naming it, and the rest of the graph is collected."""
+    builder = _Builder(graph, options, source_deck)
+    if skipped is not None:
+        builder.skipped = skipped
     names = tuple(builder.card_tags)
     specs = []
     with gc_paused():
-        for block in graph.blocks.values():
+        for block in graph.blocks.values() if blocks is None else blocks:
             # Cheap first tests (most blocks are not cards): a tag needs "#" or "[[", and
             # a card tag's name must occur in the text.
             text = block.string
@@ -129,23 +127,20 @@ class _Builder:
     ancestor and attribute facts are computed on first need and cached, since a graph of
     200k blocks holds only a few thousand cards."""
 
-    def __init__(
-        self, graph: Graph, options: CardOptions, source_deck: str,
-        images: ImageResolver | None,
-    ) -> None:
+    def __init__(self, graph: Graph, options: CardOptions, source_deck: str) -> None:
         self.graph = graph
         self.options = options
         self.fallback_deck = source_deck or options.default_deck
         self.card_tags = frozenset(t.lower() for t in options.card_tags)
-        self.renderer = Renderer(
-            graph, hidden_tags=(*self.card_tags, REVERSE_TAG, EXCLUDE_TAG), images=images
-        )
+        self.marks = marks_for(graph, options)
+        self.syntax = cloze_syntax(graph, options)
         self.salt = f"{RENDER_VERSION}|{options.fingerprint()}|{graph.source}|{graph.name}"
         self._pages: dict[int, _PageInfo | None] = {}
         self._attributes: dict[str, dict[str, tuple[str, str]]] = {}
         self._excluded: dict[str, bool] = {}
         self._tags: dict[str, frozenset[str]] = {}
-        self.context = ContextBuilder(graph, self.renderer, options.context_depth)
+        self._reach: dict[tuple[str, int, bool], str] = {}
+        self.skipped: dict[str, str] = {}
 
     def card_for(self, block: Block) -> CardSpec | None:
         if not self._is_card(block):
@@ -162,6 +157,10 @@ class _Builder:
             if self._is_excluded(ancestor):
                 return None
             deck = deck or _deck_value(self._child_attributes(ancestor).get("deck"))
+        if (problem := card_problem(block, ancestors, deck or page.deck)) is not None:
+            key = key_for(self.graph, block.uid)
+            self.skipped[key] = _skip_warning(key, block, problem)
+            return None
         return self._spec(block, own, deck or page.deck, page, ancestors)
 
     def _is_card(self, block: Block) -> bool:
@@ -186,13 +185,10 @@ class _Builder:
         return found
 
     def _tags_in(self, block: Block) -> frozenset[str]:
+        """The marks (card tags, reversed, no-card) the block's text carries."""
         found = self._tags.get(block.uid)
         if found is None:
-            text = block.string
-            found = self._tags[block.uid] = (
-                frozenset(t.lower() for t in tag_names(_mask_opaque(text, code_only=True)))
-                if "#" in text or "[[" in text else frozenset()
-            )
+            found = self._tags[block.uid] = self.marks.names_in(block.string)
         return found
 
     def _page_info(self, page: Page) -> _PageInfo | None:
@@ -231,7 +227,8 @@ class _Builder:
             tags.extend(_anki_tag(t) for t in (tag_names(anki_tag[1]) or anki_tag[1].split()))
         skip = self.card_tags | {REVERSE_TAG, EXCLUDE_TAG}
         tags.extend(f"roam::{_anki_tag(t)}" for t in page_tags if t.strip().lower() not in skip)
-        return tuple(dict.fromkeys(t for t in tags if t.strip("_:")))
+        # The bridge's own state tags are never the notes' to give (see state_tags.py).
+        return tuple(dict.fromkeys(t for t in tags if t.strip("_:") and not is_state_tag(t)))
 
     # One card -----------------------------------------------------------------------------
 
@@ -243,7 +240,7 @@ class _Builder:
         page: _PageInfo,
         ancestors: list[Block],
     ) -> CardSpec:
-        kind: Kind = "cloze" if has_cloze(block.string, self.options.highlight_cloze) else "basic"
+        kind: Kind = "cloze" if has_cloze(block.string, self.syntax) else "basic"
         direction = own.get("direction")
         is_reversed = kind == "basic" and (
             REVERSE_TAG in self._tags_in(block) or bool(direction and "<->" in direction[1])
@@ -252,10 +249,10 @@ class _Builder:
         shown = [  # every text the note shows
             *page.digest_parts, block.string,
             *(a.string for a in ancestors),
-            *(f"{_depth(d, block)}\x1e{d.string}" for d in block.descendants()),
+            *(f"{depth}\x1e{d.string}" for depth, d in _descendants(block)),
         ]
         inputs = [self.salt, kind, str(is_reversed), deck, "\x1e".join(page.tags),
-                  str(block.heading), *shown, *self._referenced_strings(shown)]
+                  str(block.heading), *shown, *(self._reached(text) for text in shown)]
         return CardSpec(
             key=key_for(self.graph, block.uid),
             uid=block.uid,
@@ -266,201 +263,47 @@ class _Builder:
             source_hash=_digest(*inputs),
             location=location,
             block=block,
-            _render=self._render,
-            context=self.context,
         )
 
-    def _referenced_strings(self, texts: list[str]) -> list[str]:
-        """Texts of blocks reached through ((refs)), since they show on the card."""
-        seen: set[str] = set()
-        found: list[str] = []
-        frontier = texts
-        for _ in range(REF_DEPTH_LIMIT):
-            next_frontier: list[str] = []
-            for text in frontier:
-                if "((" not in text:
-                    continue
-                for uid in REF.findall(text):
-                    if uid in seen:
-                        continue
-                    seen.add(uid)
-                    target = self.graph.blocks.get(uid)
-                    found.append(f"{uid}\x1e{target.string if target else ''}")
-                    if target is not None:
-                        next_frontier.append(target.string)
-            if not next_frontier:
-                break
-            frontier = next_frontier
+    def _reached(self, text: str, depth: int = REF_DEPTH_LIMIT) -> str:
+        """A digest of the blocks ``text`` shows through ((refs)) and embeds, as deep as the
+        renderer follows them: the texts of refs, and for embeds their children (and, for a
+        page embed, the page's blocks). Memoized by (uid, depth), so a web of refs shared by
+        many cards is walked once per run."""
+        if depth <= 0 or ("((" not in text and "{{" not in text):
+            return ""
+        parts: list[str] = []
+        if "((" in text:
+            embedded = set(_EMBEDDED_REF.findall(text)) if "embed" in text else set()
+            for uid in dict.fromkeys(REF.findall(text)):
+                parts.append(self._reach_of(uid, depth, uid in embedded))
+        if "embed" in text and "[[" in text:
+            for title in _EMBEDDED_PAGE.findall(text):
+                page = self.graph.pages.get(page_title_text(title).strip())
+                parts.append(f"[[{title}]]\x1e" + (self._tree_digest(page.children, depth)
+                                                     if page is not None else ""))
+        return _digest(*parts) if parts else ""
+
+    def _reach_of(self, uid: str, depth: int, embedded: bool) -> str:
+        key = (uid, depth, embedded)
+        found = self._reach.get(key)
+        if found is None:  # depth falls at every step: a cycle of refs ends too
+            target = self.graph.blocks.get(uid)
+            if target is None:
+                found = f"{uid}\x1e"
+            else:
+                found = _digest(uid, target.string, self._reached(target.string, depth - 1),
+                                *((a.string for a in target.ancestors()) if embedded else ()),
+                                self._tree_digest(target.children, depth) if embedded else "")
+            self._reach[key] = found
         return found
 
-    # Rendering (lazy) ---------------------------------------------------------------------
-
-    def _render(self, spec: CardSpec) -> dict[str, str]:
-        # Anki typesets TeX anywhere in a field, not only in our math: see render.defuse_tex.
-        return {name: defuse_tex(value) for name, value in self._fields(spec).items()}
-
-    def _fields(self, spec: CardSpec) -> dict[str, str]:
-        block, r = spec.block, self.renderer
-        back = self._children_html(block)
-        context = self.context.card_html(block)
-        source = self.context.open_link_html(block)
-        if spec.kind == "cloze":
-            numbered = number_clozes(block.string, self.options.highlight_cloze,
-                                     spec.cloze_memory)
-            text, spec.clozes = numbered if numbered is not None else (block.string, ())
-            return {"Text": r.inline(text, page=block.page), "Back Extra": back, "Context": context,
-                    "Source": source}
-        return {"Front": r.block(block), "Back": back, "Context": context, "Source": source,
-                "Add Reverse": "y" if spec.reversed else ""}
-
-    def _children_html(self, block: Block) -> str:
-        items = [
-            f"<li>{self.renderer.block(c)}"
-            # A {{[[table]]}} block's rendering is its children, as rows.
-            f"{'' if self.renderer.renders_children(c) else self._children_html(c)}</li>"
-            for c in block.children
-            if c.attribute is None and c.string.strip()
-        ]
-        return f'<ul class="rb-children">{"".join(items)}</ul>' if items else ""
-
-
-# Cloze syntax -----------------------------------------------------------------------------
-
-
-def cloze_text(text: str, highlight: bool = False, memory: ClozeMemory = ()) -> str | None:
-    """``text`` with every cloze syntax rewritten as Anki's ``{{cN::…}}``, or None if the
-    block has no cloze. See ``number_clozes``."""
-    numbered = number_clozes(text, highlight, memory)
-    return numbered[0] if numbered is not None else None
-
-
-def number_clozes(
-    text: str, highlight: bool = False, memory: ClozeMemory = ()
-) -> tuple[str, ClozeMemory] | None:
-    """``text`` with every cloze rewritten as ``{{cN::…}}``, and the numbers the
-    auto-numbered ones got (to remember for next time); None if the block has no cloze.
-
-    Explicit numbers (``{{c2::x}}``, ``{c2:x}``) always win. An auto-numbered cloze keeps the
-    number ``memory`` gave the same content, so inserting a cloze before others never moves
-    their review history to another card; a cloze whose content was edited keeps the number
-    of the one it replaced (in order); a new one takes a number never used before. Without
-    memory, auto clozes take the lowest free numbers in order. Shorthand inside code, math or
-    ``{{widgets}}`` is left alone.
-    """
-    found = _cloze_spans(text, highlight)
-    if found is None:
-        return None
-    spans, used = found
-    spans.sort()
-    autos = [(i, _cloze_digest(content)) for i, (_, _, n, content) in enumerate(spans)
-             if n is None]
-    numbers = _auto_numbers([d for _, d in autos], used, memory)
-    assigned = dict(zip((i for i, _ in autos), numbers, strict=True))
-    pieces: list[str] = []
-    cursor = 0
-    for i, (start, end, number, content) in enumerate(spans):
-        pieces.append(text[cursor:start])
-        pieces.append(f"{{{{c{assigned.get(i, number)}::{content}}}}}")
-        cursor = end
-    pieces.append(text[cursor:])
-    remembered = tuple(zip((d for _, d in autos), numbers, strict=True))
-    # A removed cloze's card stays (suspended, with its history): its number is retired for
-    # good, even when it was the highest, so the highest number ever given is kept too.
-    highest = max((n for _, n in memory), default=0)
-    if highest > max(numbers, default=0):
-        remembered += (("", highest),)
-    return "".join(pieces), remembered
-
-
-def has_cloze(text: str, highlight: bool = False) -> bool:
-    """Whether the block is a cloze note (cheaper than numbering its clozes)."""
-    return _cloze_spans(text, highlight) is not None
-
-
-def _cloze_spans(
-    text: str, highlight: bool
-) -> tuple[list[tuple[int, int, int | None, str]], set[int]] | None:
-    """Every cloze in ``text`` as ``(start, end, explicit number or None, content)``, and the
-    explicit numbers; None when there is no cloze."""
-    if "{" not in text and not (highlight and ("^^" in text or "==" in text)):
-        return None
-    masked = _mask_opaque(text)
-    used = {int(n) for n in _EXPLICIT_CLOZE.findall(masked)}
-    spans: list[tuple[int, int, int | None, str]] = []  # start, end, number, content
-    for m in _LOGSEQ_CLOZE.finditer(masked):
-        spans.append((m.start(), m.end(), None, text[m.start(1) : m.end(1)]))
-    shorthand = _mask_spans(masked, spans)
-    for m in _NUMBERED_SHORT.finditer(shorthand):
-        number = int(m.group(1))
-        used.add(number)
-        spans.append((m.start(), m.end(), number, text[m.start(2) : m.end(2)]))
-    shorthand = _mask_spans(shorthand, spans)
-    for m in _BARE_SHORT.finditer(shorthand):
-        spans.append((m.start(), m.end(), None, text[m.start(1) : m.end(1)]))
-    if highlight:
-        shorthand = _mask_spans(shorthand, spans)
-        for m in _HIGHLIGHT.finditer(shorthand):
-            group = 1 if m.group(1) is not None else 2
-            spans.append((m.start(), m.end(), None, text[m.start(group) : m.end(group)]))
-    if not spans and not used:
-        return None
-    return spans, used
-
-
-def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -> list[int]:
-    """Numbers for auto-numbered clozes (by content digest, in text order); see
-    ``number_clozes``."""
-    taken = set(explicit)
-    result: list[int | None] = [None] * len(digests)
-    remembered: dict[str, list[int]] = defaultdict(list)
-    for digest, number in memory:
-        if digest:
-            remembered[digest].append(number)
-    # 1. Same content, same number.
-    for i, digest in enumerate(digests):
-        for number in remembered.get(digest, ()):
-            if number not in taken:
-                result[i] = number
-                taken.add(number)
-                remembered[digest].remove(number)
-                break
-    # 2. Edited content takes the number of the cloze it replaced, in order.
-    leftover = [n for d, n in memory if n not in taken and n in remembered.get(d, ())]
-    for i in range(len(digests)):
-        if result[i] is None and leftover:
-            result[i] = leftover.pop(0)
-            taken.add(result[i])
-    # 3. The rest: numbers never used, so no card's history is handed to new content.
-    next_free = max((n for _, n in memory), default=0) + 1 if memory else 1
-    for i in range(len(digests)):
-        if result[i] is None:
-            while next_free in taken:
-                next_free += 1
-            result[i] = next_free
-            taken.add(next_free)
-    return [n for n in result if n is not None]
-
-
-def _cloze_digest(content: str) -> str:
-    return hashlib.blake2b(" ".join(content.split()).encode(), digest_size=4).hexdigest()
-
-
-def _mask_opaque(text: str, code_only: bool = False) -> str:
-    """``text`` with code, math, URLs (and unless ``code_only``, ``{{widgets}}``) blanked out
-    character for character, so positions still match the original."""
-    if "://" in text:
-        text = _URL.sub(lambda m: "\x00" * len(m.group(0)), text)
-    if "`" not in text and "$$" not in text and (code_only or "{{" not in text):
-        return text
-    pattern = _CODE if code_only else _OPAQUE
-    return pattern.sub(lambda m: "\x00" * len(m.group(0)), text)
-
-
-def _mask_spans(text: str, spans: list[tuple[int, int, int | None, str]]) -> str:
-    chars = list(text)
-    for start, end, _, _ in spans:
-        chars[start:end] = "\x00" * (end - start)
-    return "".join(chars)
+    def _tree_digest(self, children: list[Block], depth: int) -> str:
+        """The texts an embed shows below its block (as many as the renderer shows)."""
+        parts: list[str] = []
+        for level, block in _walk(children, EMBED_BLOCKS):
+            parts.append(f"{level}\x1e{block.string}\x1e{self._reached(block.string, depth - 1)}")
+        return _digest(*parts)
 
 
 # Small helpers ----------------------------------------------------------------------------
@@ -468,11 +311,29 @@ def _mask_spans(text: str, spans: list[tuple[int, int, int | None, str]]) -> str
 
 def tag_names(text: str) -> list[str]:
     """Page names referenced as ``#tag``, ``#[[tag]]`` or ``[[tag]]`` in ``text``."""
-    names = []
-    for m in _TAG_TOKEN.finditer(text):
-        name = m.group(1) or m.group(2) or m.group(3)
-        names.append(page_title_text(name).strip())
-    return [n for n in names if n]
+    return [name for _, _, name in _tag_spans(text) if name]
+
+
+def _tag_spans(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, page name)`` of every ``#tag``, ``#[[tag]]`` and ``[[tag]]``; brackets
+    balanced (``[[a [[b]]]]`` is one name), in one pass."""
+    found: list[tuple[int, int, str]] = []
+    ends: dict[int, int] | None = None
+    cursor = 0
+    for m in _TAG_START.finditer(text):
+        if m.start() < cursor:
+            continue
+        if m.group(1) is not None:
+            found.append((m.start(), m.end(), m.group(1)))
+            continue
+        if ends is None:
+            ends = link_ends(text)
+        opener = m.end() - 2
+        end = ends.get(opener, -1)
+        if end > 0:
+            found.append((m.start(), end, page_title_text(text[opener + 2 : end - 2]).strip()))
+            cursor = end
+    return found
 
 
 def _listed_tags(value: str) -> list[str]:
@@ -485,7 +346,14 @@ def _listed_tags(value: str) -> list[str]:
 
 def _only_tags(text: str) -> bool:
     stripped = text.lstrip()
-    return stripped.startswith(("#", "[[")) and not _TAG_TOKEN.sub("", stripped).strip(" ,")
+    if not stripped.startswith(("#", "[[")):
+        return False
+    pieces, cursor = [], 0
+    for start, end, _ in _tag_spans(stripped):
+        pieces.append(stripped[cursor:start])
+        cursor = end
+    pieces.append(stripped[cursor:])
+    return not "".join(pieces).strip(" ,")
 
 
 def _child_attributes(block: Block) -> dict[str, tuple[str, str]]:
@@ -504,7 +372,7 @@ def _deck_value(attr: tuple[str, str] | None) -> str:
 
 
 def _is_true(attr: tuple[str, str] | None) -> bool:
-    return bool(attr) and attr[1].strip().lower() in ("true", "yes", "1")
+    return attr is not None and attr[1].strip().lower() in ("true", "yes", "1")
 
 
 def _anki_tag(name: str) -> str:
@@ -512,12 +380,31 @@ def _anki_tag(name: str) -> str:
     return re.sub(r"\s+", "_", page_title_text(name).strip().lstrip("#"))
 
 
-def _depth(node: Block, top: Block) -> int:
-    depth, parent = 0, node.parent
-    while parent is not None and parent is not top:
-        depth += 1
-        parent = parent.parent
-    return depth
+def _skip_warning(key: str, block: Block, problem: str) -> str:
+    """One line naming a skipped card block: its key, its page and how its text begins."""
+    start = " ".join(block.string[:80].split())
+    start = start if len(start) <= 40 else start[:39] + "…"
+    return (f"{key} (page {block.page.title[:80]!r}, {start!r}): {problem}; skipped, and a "
+            "note it made before is left as it is")
+
+
+def _descendants(block: Block) -> Iterator[tuple[int, Block]]:
+    """``(depth below block, descendant)`` in document order, without recursion."""
+    return _walk(block.children)
+
+
+def _walk(children: list[Block], limit: int | None = None) -> Iterator[tuple[int, Block]]:
+    """``(level, block)`` for ``children`` and everything below them, in document order (at
+    most ``limit`` blocks); iterative, so a deep outline cannot exhaust the stack."""
+    stack = [(0, child) for child in reversed(children)]
+    count = 0
+    while stack:
+        level, block = stack.pop()
+        yield level, block
+        count += 1
+        if limit is not None and count >= limit:
+            return
+        stack.extend((level + 1, child) for child in reversed(block.children))
 
 
 def _digest(*parts: str) -> str:

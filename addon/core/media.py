@@ -20,39 +20,49 @@ Guarantees:
 - URLs are requested exactly as written (Roam's firebase links keep their ``%2F`` path and query);
 - a local image must be a regular file inside the source's root folder, symlinks resolved;
 - a failure never raises: ``resolve`` returns None, the caller keeps the remote URL, and one line
-  goes to ``warnings`` naming the image without its query string (firebase tokens live there).
+  goes to ``warnings`` naming the image without its query string (firebase tokens live there);
+- a failed download is remembered (``FailureMemory``) and not tried again for a while: a day
+  when the server said no (4xx, not an image, too large), an hour when it could not be reached
+  (timeouts, 429, 5xx). The memory is a small file beside the collection, never the collection:
+  losing it costs only a retry. It is read when the store is made and written with the media
+  (``write``, at apply time), so a dry run changes nothing on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import stat
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import orjson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
-from .model import Page
+from . import limits
+from .http_body import BodyTooLarge, BodyTooSlow, read_body
+from .model import Page, SourceError
+from .sources.files import read_file
 
 if TYPE_CHECKING:
     from anki.collection import Collection
 
 NAME_PREFIX = "rb-"
-CHUNK = 64 * 1024
-# A server's Retry-After is honoured up to this many seconds: a sync must not stall on it.
-MAX_RETRY_AFTER = 10.0
-# Each attempt may take this many times ``timeout`` in total. ``timeout`` alone bounds only
-# the connect and each read, so a server dripping a byte at a time could hold a worker forever.
-DEADLINE_FACTOR = 4
+# The memory of failed downloads, in the folder that holds the collection.
+FAILURES_FILE = "roam-bridge-image-failures.json"
+# At most this many failures are remembered (the newest): the file stays small.
+MAX_REMEMBERED = 5000
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 # Some servers (firebase among them) label every upload as bytes; the magic bytes decide.
@@ -117,13 +127,85 @@ def url_label(url: str) -> str:
 
 
 class _Failed(Exception):
-    """The image cannot be had; ``reason`` is safe to show (never contains the URL)."""
+    """The image cannot be had; ``reason`` is safe to show (never contains the URL).
+    ``retry``: the failure may pass (a timeout, 429, 5xx), so it is worth another try."""
 
     def __init__(self, reason: str, retry: bool = False, wait: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
         self.wait = wait
+
+
+class FailureMemory:
+    """Failed downloads by URL (as a digest: the file holds no URL, so no token in one), each
+    with why it failed and until when it is not tried again. Kept in a JSON file; a missing,
+    unreadable or malformed file is an empty memory, and a file that cannot be written is
+    left as it was: either way the cost is only a retry."""
+
+    def __init__(self, path: str | Path | None, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path) if path else None
+        self._clock = clock
+        self._entries: dict[str, tuple[float, float, str]] = {}  # digest -> failed, until, why
+        self._changed = False
+        if self.path is not None:
+            self._load(self.path)
+
+    def recent(self, url: str) -> tuple[float, float, str] | None:
+        """(when it failed, until when it is not tried, why) if ``url`` failed lately."""
+        entry = self._entries.get(_url_digest(url))
+        return entry if entry is not None and entry[1] > self._clock() else None
+
+    def failed(self, url: str, reason: str, transient: bool) -> None:
+        hours = limits.IMAGE_RETRY_HOURS_TRANSIENT if transient else limits.IMAGE_RETRY_HOURS
+        now = self._clock()
+        self._entries[_url_digest(url)] = (now, now + hours * 3600, reason)
+        self._changed = True
+
+    def succeeded(self, url: str) -> None:
+        if self._entries.pop(_url_digest(url), None) is not None:
+            self._changed = True
+
+    def save(self) -> None:
+        """Write the memory (expired entries dropped) if it changed; never raises."""
+        if self.path is None or not self._changed:
+            return
+        now = self._clock()
+        live = sorted(((d, e) for d, e in self._entries.items() if e[1] > now),
+                      key=lambda item: item[1][0])[-MAX_REMEMBERED:]
+        data = orjson.dumps({d: list(e) for d, e in live})
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                os.replace(temp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except OSError:
+            return
+        self._changed = False
+
+    def _load(self, path: Path) -> None:
+        try:
+            if not path.is_file() or path.stat().st_size > 4 * 1024**2:
+                return
+            raw = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return
+        if not isinstance(raw, dict):
+            return
+        for digest, entry in raw.items():
+            if (isinstance(entry, list) and len(entry) == 3
+                    and all(isinstance(x, (int, float)) for x in entry[:2])
+                    and isinstance(entry[2], str)):
+                self._entries[str(digest)] = (float(entry[0]), float(entry[1]), entry[2][:200])
+
+
+def _url_digest(url: str) -> str:
+    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +234,18 @@ class MediaStore:
         root: str | Path = "",
         *,
         session: requests.Session | None = None,
-        timeout: float = 15,
-        max_bytes: int = 20 * 2**20,
+        timeout: float = limits.IMAGE_TIMEOUT,
+        max_bytes: int = limits.IMAGE_BYTES,
         retries: int = 2,
         workers: int = 4,
         backoff: float = 0.5,
+        failures: FailureMemory | None = None,
     ) -> None:
         self.media_dir = Path(media_dir)
+        # Beside the collection: the media folder's parent is the collection's folder.
+        self.failures = failures if failures is not None else FailureMemory(
+            self.media_dir.parent / FAILURES_FILE
+        )
         self.root = os.path.realpath(root) if str(root) else ""
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -190,35 +277,52 @@ class MediaStore:
         if name in self.pending or (self.media_dir / name).is_file():
             self._names[url] = name
 
-    def prefetch(self, items: Iterable[tuple[str, Page | None]]) -> None:
+    def prefetch(
+        self, items: Iterable[tuple[str, Page | None]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
         """Download/read every not-yet-known src, in parallel (at most ``workers`` at once),
-        so rendering never waits on the network one image at a time."""
+        so rendering never waits on the network one image at a time. ``progress(done,
+        total)`` hears each image done; if it raises, the downloads not yet started are
+        dropped and the exception goes to the caller without waiting for the rest."""
         todo: dict[str, _Target] = {}
         for src, page in items:
             target = self._target(src, page)
             if target.key in self._names or target.key in todo:
                 continue
             if target.error:
-                self._names[target.key] = self._fail(target, target.error)
+                self._fail(target, target.error)
+                self._names[target.key] = None
                 continue
             todo[target.key] = target
         if not todo:
             return
+        tell = progress or (lambda done, total: None)
+        tell(0, len(todo))
         if len(todo) == 1 or self.workers == 1:
-            for key, target in todo.items():
+            for done, (key, target) in enumerate(todo.items(), 1):
                 self._names[key] = self._load(target)
+                tell(done, len(todo))
             return
-        with ThreadPoolExecutor(min(self.workers, len(todo)), "rb-media") as pool:
-            for key, name in zip(todo, pool.map(self._load, todo.values()), strict=True):
-                self._names[key] = name
+        pool = ThreadPoolExecutor(min(self.workers, len(todo)), "rb-media")
+        try:
+            futures = {pool.submit(self._load, target): key for key, target in todo.items()}
+            for done, future in enumerate(as_completed(futures), 1):
+                self._names[futures[future]] = future.result()
+                tell(done, len(todo))
+        finally:
+            # On a cancel, downloads under way end by their own deadline, off this thread.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def resolve(self, src: str, page: Page | None) -> str | None:
         """Media file name for src (fetching it now if prefetch did not), or None on failure."""
         target = self._target(src, page)
         if target.key not in self._names:
-            self._names[target.key] = (
-                self._fail(target, target.error) if target.error else self._load(target)
-            )
+            if target.error:
+                self._fail(target, target.error)
+                self._names[target.key] = None
+            else:
+                self._names[target.key] = self._load(target)
         name = self._names[target.key]
         if name is not None:
             self._used[src] = name
@@ -246,6 +350,7 @@ class MediaStore:
                                      f"the image was stored as {stored}")
             written.append(stored)
         self.pending.clear()
+        self.failures.save()
         return written
 
     def close(self) -> None:
@@ -300,20 +405,37 @@ class MediaStore:
             if real is not None:
                 found.append(real)
         existing = [p for p in found if os.path.exists(p)]
-        return (existing or found or [None])[0]
+        return (existing or found)[0] if found else None
 
     # Loading (runs on prefetch's worker threads) ---------------------------------------------
 
     def _load(self, target: _Target) -> str | None:
+        if target.url:
+            with self._lock:
+                earlier = self.failures.recent(target.url)
+            if earlier is not None:
+                failed, until, reason = earlier
+                again = time.strftime("%Y-%m-%d %H:%M", time.localtime(until))
+                self._fail(target, f"failed {_ago(failed)} ({reason}); not tried again "
+                                          f"before {again}")
+                return None
         try:
             if target.url:
                 data, ext = self._download(target.url)
             else:
                 data, ext = self._read(target.path)
         except _Failed as failure:
-            return self._fail(target, failure.reason)
+            if target.url:
+                with self._lock:
+                    self.failures.failed(target.url, failure.reason, failure.retry)
+            self._fail(target, failure.reason)
+            return None
         except Exception as error:  # never fail the sync over an image
-            return self._fail(target, f"unexpected {type(error).__name__}")
+            self._fail(target, f"unexpected {type(error).__name__}")
+            return None
+        if target.url:
+            with self._lock:
+                self.failures.succeeded(target.url)
         name = media_name(data, ext)
         with self._lock:
             if name not in self.pending and not (self.media_dir / name).is_file():
@@ -321,6 +443,8 @@ class MediaStore:
         return name
 
     def _fail(self, target: _Target, reason: str) -> None:
+        """Warn that an image could not be had; its name is then None (the card keeps the
+        remote link)."""
         outcome = "the card keeps the remote link" if target.url else "not added"
         with self._lock:
             self.warnings.append(f"image {target.label}: {reason}; {outcome}")
@@ -332,14 +456,15 @@ class MediaStore:
                 raise _Failed("not a regular file")
             if info.st_size > self.max_bytes:
                 raise _Failed(f"larger than {_size(self.max_bytes)}")
-            with open(path, "rb") as file:
-                data = file.read(self.max_bytes + 1)
+            # Opened without blocking and checked again: a FIFO put in its place since the
+            # stat must not hang the sync.
+            data = read_file(path, limit=self.max_bytes)
         except FileNotFoundError:
             raise _Failed("file not found") from None
         except OSError as error:
             raise _Failed(f"cannot be read ({error.strerror or type(error).__name__})") from None
-        if len(data) > self.max_bytes:
-            raise _Failed(f"larger than {_size(self.max_bytes)}")
+        except SourceError as error:
+            raise _Failed(error.message) from None
         return data, _image_type(data)
 
     def _download(self, url: str) -> tuple[bytes, str]:
@@ -350,7 +475,8 @@ class MediaStore:
             except _Failed as failure:
                 if not failure.retry or attempt >= self.retries:
                     if failure.retry and attempt:
-                        raise _Failed(f"{failure.reason} ({attempt + 1} tries)") from None
+                        raise _Failed(f"{failure.reason} ({attempt + 1} tries)",
+                                      retry=True) from None
                     raise
                 wait = self.backoff * 2**attempt if failure.wait is None else failure.wait
                 time.sleep(wait)
@@ -368,10 +494,13 @@ class MediaStore:
                     raise _Failed(f"HTTP {status}")
                 self._check_headers(response)
                 return self._body(response)
-        except requests.Timeout:
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise _Failed("timed out", retry=True) from None
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.ProtocolError):
             raise _Failed("connection failed", retry=True) from None
+        except urllib3.exceptions.DecodeError:
+            raise _Failed("the server sent a body it could not decode") from None
         except requests.exceptions.InvalidURL:
             raise _Failed("invalid URL") from None
         except requests.TooManyRedirects:
@@ -390,15 +519,15 @@ class MediaStore:
             raise _Failed(f"larger than {_size(self.max_bytes)}")
 
     def _body(self, response: requests.Response) -> tuple[bytes, str]:
-        deadline = time.monotonic() + self.timeout * DEADLINE_FACTOR
-        body = bytearray()
-        for chunk in response.iter_content(CHUNK):
-            body += chunk
-            if len(body) > self.max_bytes:
-                raise _Failed(f"larger than {_size(self.max_bytes)}")
-            if time.monotonic() > deadline:
-                raise _Failed("timed out", retry=True)
-        data = bytes(body)
+        # ``timeout`` alone bounds only the connect and each read of the socket: a server
+        # dripping a byte at a time would hold a worker for ever without this deadline.
+        deadline = time.monotonic() + self.timeout * limits.IMAGE_ANSWER_FACTOR
+        try:
+            data = bytes(read_body(response, self.max_bytes, deadline))
+        except BodyTooLarge:
+            raise _Failed(f"larger than {_size(self.max_bytes)}") from None
+        except BodyTooSlow:
+            raise _Failed("timed out", retry=True) from None
         return data, _image_type(data)
 
 
@@ -444,7 +573,14 @@ def _image_type(data: bytes) -> str:
 
 def _retry_after(response: requests.Response) -> float | None:
     value = response.headers.get("Retry-After", "").strip()
-    return min(float(value), MAX_RETRY_AFTER) if value.isdigit() else None
+    return min(float(value), limits.IMAGE_RETRY_AFTER) if value.isdigit() else None
+
+
+def _ago(when: float) -> str:
+    minutes = max(0, int((time.time() - when) / 60))
+    if minutes < 120:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h ago"
 
 
 def _size(n: int) -> str:

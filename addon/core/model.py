@@ -17,13 +17,14 @@ from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 SOURCE_KINDS = ("roam", "logseq", "obsidian", "markdown")
 
-# A key is short and plain: "{{c1::x}}" and "see http://x" must not read as attributes.
-_ATTRIBUTE = re.compile(r"^\s*([^:`{}()\n]{1,60}?)::(?!:)\s?(.*)\Z", re.DOTALL)
+# A key is short and plain: "{{c1::x}}" and "see http://x" must not read as attributes; and a
+# space (or the end) follows "::", so "std::move" and "Studio::Bank::load()" are text.
+_ATTRIBUTE = re.compile(r"^\s*([^:`{}()\n]{1,60}?)::(?!:)(?=\s|\Z)\s?(.*)\Z", re.DOTALL)
 
 
 class SourceError(Exception):
@@ -55,9 +56,14 @@ class Block:
         return chain
 
     def descendants(self) -> Iterator[Block]:
-        for child in self.children:
-            yield child
-            yield from child.descendants()
+        """Every block below this one, in document order. A walk with a stack of its own:
+        the user's nesting may go deeper than Python's recursion does."""
+        stack = self.children[::-1]
+        while stack:
+            block = stack.pop()
+            yield block
+            if block.children:
+                stack.extend(reversed(block.children))
 
     @property
     def attribute(self) -> tuple[str, str] | None:
@@ -119,19 +125,35 @@ class Graph:
         self.blocks[block.uid] = block
         return block
 
+    def remove_page(self, page: Page) -> None:
+        """Take a page and its blocks out (for readers that patch a graph in place); a uid
+        now held by a block elsewhere (it moved) stays with that block."""
+        if self.pages.get(page.title) is page:
+            del self.pages[page.title]
+        stack = list(page.children)
+        while stack:
+            block = stack.pop()
+            if self.blocks.get(block.uid) is block:
+                del self.blocks[block.uid]
+            stack.extend(block.children)
+        self._by_uid = None
+
     def release(self) -> None:
         """Break the page/parent/child links, so the graph is freed by reference counting as
         soon as it is dropped, on the thread that drops it. Left to the cyclic collector, a
         large graph would be freed later by a full collection on whichever thread (in Anki,
-        maybe the UI's) happened to trigger it."""
-        for block in self.blocks.values():
+        maybe the UI's) happened to trigger it. Blocks are freed one at a time, not with
+        their dict in one go: freeing 200k objects at once holds the GIL for ~100 ms."""
+        blocks, self.blocks = self.blocks, {}
+        pages, self.pages = self.pages, {}
+        self._by_uid = None
+        for page in pages.values():
+            page.children = []
+        while blocks:
+            block = blocks.popitem()[1]
             block.parent = None
             block.children = []
-        for page in self.pages.values():
-            page.children = []
-        self.blocks = {}
-        self.pages = {}
-        self._by_uid = None
+        pages.clear()
 
     def link(self, uid: str) -> str:
         """A URL that opens the block (or page, by page uid) in the app it came from.
@@ -192,6 +214,14 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def drop_gradually(container: list[Any] | dict[Any, Any]) -> None:
+    """Empty a large container one item at a time, so that freeing what it held never holds
+    the GIL for long (emptying it in one call frees everything in one C call)."""
+    pop = container.popitem if isinstance(container, dict) else container.pop
+    while container:
+        pop()
 
 
 def graph_name(name: str) -> str:

@@ -4,6 +4,12 @@ We recognise our note types by a marker key stored in the note type itself (it s
 the collection), never by name: a user may rename them, and a user's own type that happens to
 share the name is never touched. Templates and styling are upgraded only while they are still
 exactly what we last wrote; a template the user edited is left alone and reported.
+
+A note type is created in one call, under an id derived from its kind (identity.py), so two
+devices that create it before they sync end up with one note type, not "Roam Bridge Basic" and
+"Roam Bridge Basic+"; a crash can never leave half a note type behind. Copies that exist
+anyway (made by earlier versions on two devices) are found by ``copies``; sync merges their
+notes into ours, which Anki counts as a schema change.
 """
 
 from __future__ import annotations
@@ -12,18 +18,16 @@ import hashlib
 from typing import Any
 
 from anki.collection import Collection
-from anki.models import NotetypeDict
+from anki.models import NotetypeDict, NotetypeId
 
-from .cards import BASIC_FIELDS, CLOZE_FIELDS, Kind
+from . import fields, identity
+from .anki_compat import add_notetype_with_id
+from .fields import KINDS, Kind
 
 MARKER = "roamBridge"
 VERSION = 3
-SOURCE_ID = "SourceID"
 NAMES: dict[Kind, str] = {"basic": "Roam Bridge Basic", "cloze": "Roam Bridge Cloze"}
-FIELDS: dict[Kind, tuple[str, ...]] = {
-    "basic": (*BASIC_FIELDS, SOURCE_ID),
-    "cloze": (*CLOZE_FIELDS, SOURCE_ID),
-}
+FIELDS: dict[Kind, tuple[str, ...]] = {kind: fields.names(kind) for kind in KINDS}
 
 _FOOTER = """
 <div class="rb-footer">{{Context}}<div class="rb-source">{{Source}}</div></div>"""
@@ -107,18 +111,36 @@ blockquote { margin: .3em 0; padding-left: .8em; border-left: 3px solid #d0d7de;
 
 
 def find(col: Collection) -> dict[Kind, NotetypeDict]:
-    """Our note types that already exist, by kind. Reads only."""
-    found: dict[Kind, NotetypeDict] = {}
+    """Our note types that already exist, by kind (the one ``copies`` merges the others
+    into). Reads only."""
+    return {kind: found[0] for kind, found in _ours(col).items()}
+
+
+def copies(col: Collection) -> dict[Kind, list[NotetypeDict]]:
+    """Second copies of our note types, by kind: made on two devices before they synced
+    (by versions that did not derive note type ids). Reads only."""
+    return {kind: found[1:] for kind, found in _ours(col).items() if len(found) > 1}
+
+
+def _ours(col: Collection) -> dict[Kind, list[NotetypeDict]]:
+    """Our note types by kind, the one to keep first: the one with the derived id, else the
+    oldest (lowest id), so every device keeps the same one."""
+    found: dict[Kind, list[NotetypeDict]] = {}
     for entry in col.models.all_names_and_ids():
-        nt = col.models.get(entry.id)  # type: ignore[arg-type]
-        marker = nt.get(MARKER) if nt else None
+        nt = col.models.get(NotetypeId(entry.id))
+        if nt is None:
+            continue
+        marker = nt.get(MARKER)
         # A user's clone copies the marker but gets a new id: it is theirs, not ours.
         if (
             isinstance(marker, dict)
             and marker.get("kind") in NAMES
             and marker.get("id") == nt["id"]
         ):
-            found.setdefault(marker["kind"], nt)
+            found.setdefault(marker["kind"], []).append(nt)
+    for kind, types in found.items():
+        derived = identity.notetype_id(kind)
+        types.sort(key=lambda nt: (nt["id"] != derived, nt["id"]))
     return found
 
 
@@ -151,11 +173,11 @@ def _create(col: Collection, kind: Kind) -> NotetypeDict:
         template["qfmt"], template["afmt"] = front, _VERSION_COMMENT + "\n" + back
         mm.add_template(nt, template)
     nt["css"] = CSS
-    nt[MARKER] = _marker(kind, nt)
-    created = mm.get(mm.add_dict(nt).id)
+    nt["id"] = identity.free_ids([identity.notetype_id(kind)], lambda i: mm.have(NotetypeId(i)))[0]
+    nt[MARKER] = {**_marker(kind, nt), "id": nt["id"]}
+    add_notetype_with_id(col, nt)
+    created = mm.get(nt["id"])
     assert created is not None
-    created[MARKER] = {**created[MARKER], "id": created["id"]}
-    mm.update_dict(created)
     return created
 
 

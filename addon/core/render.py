@@ -1,18 +1,26 @@
-"""Roam markup -> safe HTML, through python-markdown and one extension of our own.
+"""Roam markup (and the Logseq and Obsidian dialects) -> safe HTML, through python-markdown and
+one extension of our own.
 
-Every piece of Roam's syntax is one small named pattern (inline) or block processor of
-``RoamExtension``; the Logseq and Obsidian variants the folder readers produce ride along.
+Every piece of syntax is one small named pattern (inline) or block processor of
+``RoamExtension``; the dialect of the graph (``Graph.source``) switches on the ones that are
+its own (``*italic*``, ``$math$``, ``~~~`` fences, callouts… in Logseq and Obsidian).
 
 Guarantees:
 - block text is data: raw HTML in a block is shown as text, never passed through;
 - the output passes an allow-list of tags and attributes (``SanitizeTreeprocessor``): links
   only to http(s) and the deep-link schemes (roam, logseq, obsidian), images only from
   http(s) or a plain media file name, no event handlers, no ``style``;
-- Anki's cloze markers ``{{cN::…}}`` survive rendering, with their content rendered;
+- Anki's cloze markers ``{{cN::…}}`` survive only in a cloze note's own text
+  (``inline(…, cloze=True)``), with their content rendered; anywhere else a cloze shows its
+  content, emphasised;
 - ``((uid))`` block refs and ``{{embed: …}}`` embeds are replaced by the target's rendered
-  text, with a depth limit and a cycle guard; a missing target shows as a muted placeholder;
+  text, with a depth limit and a cycle guard; a missing target shows as a muted placeholder.
+  Each is rendered once per run and depth and reused; a ref too long to show whole, or past a
+  text's (or note's) budget of ref HTML, shows its first words;
 - no Roam markup (``[[``, ``((``, ``{{``…) is left raw outside code: a widget we cannot
-  render shows as muted literal text.
+  render shows as muted literal text;
+- time and memory are linear in the length of the text: brackets are matched in one pass
+  (textscan.py), and a long text is converted in pieces (``_pieces``).
 
 A Renderer is not thread-safe: it reuses its Markdown instances (building one costs far more
 than converting a block). Use one Renderer per thread.
@@ -23,7 +31,10 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as etree
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlsplit
 
 import markdown
@@ -33,13 +44,26 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
+from .clozes import ClozeSyntax, number_clozes
+from .marks import Marks
 from .model import Block, Graph, Page
+from .textscan import MARKDOWN_DIALECTS, ClosingIndex, blank, brace_ends, link_ends
 
 # Given an image's src as written and the page of the block showing it, the media file name
 # that holds the image (downloaded or copied into Anki's media folder), or None.
 ImageResolver = Callable[[str, Page | None], str | None]
 
 REF_DEPTH_LIMIT = 5
+# A ref whose HTML is longer shows in short (its first SHORT_REF characters, plain); so do the
+# refs and embeds of a text (or note) past REF_BUDGET characters of ref HTML.
+REF_HTML = 8000
+SHORT_REF = 120
+REF_BUDGET = 256_000
+# Characters of text python-markdown converts at once; a longer text is cut (see _pieces).
+PIECE = 4000
+HARD_PIECE = 8 * PIECE
+# Blocks one embed shows (the embedded block's or page's blocks, all levels together).
+EMBED_BLOCKS = 200
 
 REF = re.compile(r"\(\(([\w-]{5,})\)\)")
 _HTTP_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
@@ -61,24 +85,72 @@ _UNSAFE_TEX = re.compile(rf"\\({_UNSAFE_TEX_NAMES})\b")
 # The same commands anywhere else in a field: Anki typesets \( \) and \[ \] wherever they
 # occur, so plain text (a page title, code of a parent shown as a crumb) can hold live TeX.
 _UNSAFE_TEX_ANYWHERE = re.compile(rf"\\(?=(?:{_UNSAFE_TEX_NAMES})\b)")
-_EMPHASIS = r"(\*\*|__|\^\^|~~)(.+?)\1"
+# Anki's own markup, matched as loosely as Anki might (any case, "[ sound:"): see defuse_anki.
+_ANKI_MARKUP = re.compile(r"\[(?=\s*(?:sound:|anki:|/anki:|/?latex\]|/?\$\$?\]))", re.IGNORECASE)
+# "****bold****" is bold: the extra marks go with the ones they double.
+_EMPHASIS = r"(\*\*|__|\^\^|~~)\1*(.+?)\1+"
+_EMPHASIS_MARKS = ("**", "__", "^^", "~~")
+# Roam's __ is italic; in Markdown (Logseq, Obsidian) it is bold, and *x* or _x_ is italic.
 _EMPHASIS_TAGS = {"**": "strong", "__": "em", "^^": "mark", "~~": "del"}
+_MARKDOWN_EMPHASIS_TAGS = {**_EMPHASIS_TAGS, "__": "strong"}
+_STRONG_EM = r"(?<![*_])(\*\*\*|___)(?![\s*_])(.+?)(?<![\s*_])\1(?![*_])"
+_STAR_ITALIC = r"(?<![\w*\\])\*(?![\s*])(.+?)(?<![\s*\\])\*(?![\w*])"
+_UNDER_ITALIC = r"(?<![\w\\])_(?![\s_])(.+?)(?<![\s_\\])_(?![\w])"
+# "Key:: value": a space (or the end) after "::", so "std::move" is text.
+_ATTRIBUTE_START = r"\A[ \t]*([^:`{}()\n]{1,60}?)::(?!:)(?=\s|\Z)"
+_ESCAPE = r"\\([\\`*_{}\[\]()#+\-.!|~=^$<>])"
+_INLINE_MATH = r"(?<![\\$])\$(?=[^\s$])([^$\n]*?[^\s\\$])\$(?![\d$])"
+_AUTOLINK = r"<((?:https?|roam|logseq|obsidian)://[^\s<>]+)>"
+_BARE_URL = (r"(?:https?|roam|logseq|obsidian)://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
+             r"(?<![.,;:!?\"'])")
+_TAG = r"(?<![\w/#&])#([\w\-/]+(?:[.:'’+&@][\w\-/]+)*\+*)"
+# A link's label may hold brackets one level deep ("[[2507.19457] Title](url)") and escaped
+# ones ("[a \\[b\\] c](url)").
+_LABEL_PART = r"(?:[^\[\]\\]|\\.)"
+_ALIAS = rf"(?<!!)\[((?:{_LABEL_PART}|\[{_LABEL_PART}*\])+)\]\("
+# Logseq's task markers, at the start of a block.
+_MARKER_WORDS = ("TODO", "DOING", "NOW", "LATER", "WAIT", "IN-PROGRESS", "DONE", "CANCEL")
+_MARKER = (r"\A(TODO|DOING|NOW|LATER|WAITING|WAIT|IN-PROGRESS|DONE|CANCELED|CANCELLED)"
+           r"(?:[ \t]+|\Z)")
+_OPEN_MARKERS = frozenset({"TODO", "DOING", "NOW", "LATER", "WAITING", "WAIT", "IN-PROGRESS"})
+_UID_SHAPE = re.compile(
+    r"[\w-]{9}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TAGS = re.compile(r"<[^>]*>")
 _ONE_PARAGRAPH = re.compile(r"\A<p>((?:(?!<p>).)*)</p>\Z", re.DOTALL)
 # Block syntax: blank-line paragraphs, quotes, rules, code fences. Without any of it, a block
 # is one paragraph and only the inline patterns need to run.
 _BLOCK_SYNTAX = re.compile(
-    r"\n\s*\n|^[ \t]*>|^[ \t]*\[\[>\]\]|^[ \t]*(?:-[ \t]*){3,}$|```", re.MULTILINE
+    r"\n\s*\n|^[ \t]*>|^[ \t]*\[\[>\]\]|^[ \t]*(?:-[ \t]*){3,}$|```|^[ \t]*~~~"
+    r"|^[ \t]*#\+BEGIN_", re.MULTILINE | re.IGNORECASE
 )
 # Logseq writes block properties as lines of their own after the first: ``id:: …``.
 _PROPERTY_LINE = re.compile(r"^[ \t]*[\w][\w\-/.]*::(?:[ \t].*)?$")
 _FENCE = (r"```([\w+#.-]*)[ \t]*\n(.*?)\n?[ \t]*```"  # ```lang\ncode```
           r"|```(.+?)```")                              # ```code``` on one line
 _FENCE_WHOLE = re.compile(rf"\A\s*(?:{_FENCE})\s*\Z", re.DOTALL)
-_IMAGE = rf"!\[([^\]]*)\]\((?:<([^<>\n]+)>|({_URL_BODY}))\)(?:\{{:[^}}\n]*\}})?"
+_FENCE_PAIR = re.compile(r"```.*?```", re.S)
+# A fence that starts a line, and one that fills lines from the start of a text to its end.
+_FENCE_LINE = re.compile(r"^[ \t]*```", re.MULTILINE)
+_FENCE_WHOLE_START = re.compile(
+    r"\A[ \t]*```[\w+#.-]*[ \t]*\n.*?\n[ \t]*```[ \t]*(?:\n|\Z)", re.DOTALL)
+_MARKER_RE = re.compile(_MARKER)
+_SIMPLE_WIDGET = re.compile(r"\{\{[^{}]*\}\}")
+_SIMPLE_LINK = re.compile(r"\[\[[^\[\]]*\]\]")
+_LABEL_ESCAPE = re.compile(r"\\([\[\]])")
+_TILDE_OPEN = re.compile(r"[ \t]*(~{3,})[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)")
+_CALLOUT = re.compile(r"[ \t]*>[ \t]*\[!([\w-]+)\][+-]?[ \t]*(.*)")
+_QUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t]?", re.MULTILINE)
+_ORG_OPEN = re.compile(r"[ \t]*#\+BEGIN_(\w+)[ \t]*([^\n]*)(?:\n|\Z)", re.IGNORECASE)
+_DISPLAY_MATH_PAIR = re.compile(r"\$\$.*?\$\$", re.S)
+# ![alt](src): src in <…>, a URL, or a local path with spaces (Logseq writes them so); a
+# "title" after it and Logseq's {:height 560, :width 960} after the image are dropped.
+_IMAGE_TITLE = r"(?:[ \t]+\"[^\"\n]*\")?"
+_IMAGE = (rf"!\[([^\[\]\n]*)\]\((?:<([^<>\n]+)>|({_URL_BODY}){_IMAGE_TITLE}"
+          rf"|([^()<>\n]+?){_IMAGE_TITLE})\)(?:\{{:[^}}\n]*\}})?")
 _IMAGE_RE = re.compile(_IMAGE)
 _CODE = re.compile(rf"{_FENCE}|`[^`\n]+`", re.DOTALL)
+_TABLE = re.compile(r"\{\{\s*(?:\[\[\s*table\s*\]\]|table)\s*:?\s*\}\}", re.IGNORECASE)
 _WIDGET_NAME = re.compile(r"\s*(\[\[[^\]]*\]\]|[^\s:]+)\s*:?\s*(.*)\Z", re.DOTALL)
 _YOUTUBE_ID = re.compile(r"[\w-]{11}\Z")
 _MEDIA = {"video": "Video", "youtube": "YouTube", "iframe": "Web page", "pdf": "PDF"}
@@ -106,6 +178,17 @@ def defuse_tex(html_text: str) -> str:
     return _UNSAFE_TEX_ANYWHERE.sub("\\\\\u200b", html_text)
 
 
+def defuse_anki(html_text: str) -> str:
+    """``html_text`` with Anki's own markup made text: ``[sound:…]``, ``[anki:tts]…``,
+    ``[latex]``, ``[$]`` and ``[$$]`` (and their closing tags) get their ``[`` as the entity
+    ``&#91;``, which shows the same but is not what Anki looks for, so nothing written in the
+    notes is played, spoken or sent to LaTeX. For a whole field, since Anki looks everywhere
+    in it, attributes included."""
+    if "[" not in html_text:
+        return html_text
+    return _ANKI_MARKUP.sub("&#91;", html_text)
+
+
 def _has_block_syntax(text: str) -> bool:
     """Whether ``text`` (stripped) needs markdown's block parser: the regex only when a
     cheap test says it might match, since most blocks are one line of prose."""
@@ -125,39 +208,6 @@ def page_title_text(inner: str) -> str:
     return inner.replace("[[", "").replace("]]", "")
 
 
-def find_closing(data: str, start: int) -> int:
-    """Index just past the ``]]`` that balances the ``[[`` ending at ``start``, or -1."""
-    depth, i, n = 1, start, len(data)
-    while i < n - 1:
-        pair = data[i : i + 2]
-        if pair == "[[":
-            depth += 1
-            i += 2
-        elif pair == "]]":
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return -1
-
-
-def _closing_braces(data: str, start: int) -> int:
-    """Index just past the ``}}`` that balances the ``{{`` ending at ``start``, or -1.
-    Single braces count too: a query holds ``{and: [[a]] {or: …}}``."""
-    depth = 2
-    for i in range(start, len(data)):
-        char = data[i]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return -1
-
-
 def image_sources(text: str) -> list[str]:
     """Every image src in ``text`` as written, in order, outside code: what ``images`` will
     be asked for, so a caller can fetch them all before rendering."""
@@ -165,7 +215,7 @@ def image_sources(text: str) -> list[str]:
         return []
     if "`" in text:
         text = _CODE.sub(" ", text)
-    return [m.group(2) or m.group(3) for m in _IMAGE_RE.finditer(text)]
+    return [m.group(2) or m.group(3) or m.group(4) for m in _IMAGE_RE.finditer(text)]
 
 
 def plain_text(rendered: str) -> str:
@@ -173,72 +223,122 @@ def plain_text(rendered: str) -> str:
 
 
 class Renderer:
-    """Renders block strings of one Graph. ``hidden_tags`` (lower case) render as nothing:
-    they are the card-marking tags, which say how to study a block, not what it says.
-    ``images`` maps each image to a media file name (see ImageResolver)."""
+    """Renders block strings of one Graph. ``marks`` (or marks of ``hidden_tags`` in the
+    graph's dialect) render as nothing where they mark a block: they say how to study a
+    block, not what it says. ``images`` maps each image to a media file name (see
+    ImageResolver); ``clozes`` is the source's cloze syntax (see ``inline``)."""
 
     def __init__(
         self,
         graph: Graph | None = None,
         hidden_tags: Iterable[str] = (),
         images: ImageResolver | None = None,
+        *,
+        marks: Marks | None = None,
+        clozes: ClozeSyntax | None = None,
     ) -> None:
         self.graph = graph
         self.images = images
-        self.hidden_tags = frozenset(t.lower() for t in hidden_tags)
         source = graph.source if graph is not None else "roam"
+        # The marks (card tags…) render as nothing, where they mark: see marks.py.
+        self.marks = marks if marks is not None else (
+            Marks(hidden_tags, source) if hidden_tags else None)
+        self.hidden_tags = self.marks.names if self.marks is not None else frozenset()
+        # The source's cloze syntax: outside a cloze note's own text, a cloze shows its
+        # content, emphasised (never the braces, never a live Anki cloze).
+        self.clozes = replace(clozes, highlight=False) if clozes is not None else None
+        self.dialect = source
+        self.syntax = dialect_syntax(source)
+        self._trigger_pairs = [(t, s.name) for s in self.syntax for t in s.triggers]
+        self._triggers = tuple(dict.fromkeys(t for t, _ in self._trigger_pairs))
+        self.emphasis_tags = (
+            _MARKDOWN_EMPHASIS_TAGS if source in MARKDOWN_DIALECTS else _EMPHASIS_TAGS)
         # Obsidian's [[page|alias]]; in Roam a "|" is part of the title.
-        self.pipe_aliases = source in ("logseq", "obsidian", "markdown")
+        self.pipe_aliases = source in MARKDOWN_DIALECTS
         self.hide_properties = source == "logseq"
-        names = "|".join(re.escape(t) for t in sorted(self.hidden_tags, key=len, reverse=True))
-        # Hidden tags in their three forms, with the space before them.
-        self._hidden = (
-            re.compile(rf"\s*(?:#\[\[(?:{names})\]\]|\[\[(?:{names})\]\]|(?<![\w#/])#(?:{names}))"
-                       r"(?![\w\-/\]])", re.IGNORECASE)
-            if names else None
-        )
         self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
         self._names: dict[tuple[bool, ...], frozenset[str]] = {}
         # Uids (and page titles) being rendered inside one another: the cycle guard.
         self._ref_stack: list[str] = []
-        self._block_cache: dict[str, str] = {}
+        # Rendered blocks by uid, with the ref HTML each spent (see budget).
+        self._block_cache: dict[str, tuple[str, int]] = {}
         # The block and page whose text is being rendered: a table needs the block's
         # children, a local image the page's folder.
         self._block: Block | None = None
         self._page: Page | None = None
         self._pages_folded: dict[str, Page] | None = None
+        # True while a cloze note's own text is rendered: only there are clozes live.
+        self._cloze_mode = False
+        # Balanced {{…}} and [[…]] of the texts being converted, one index per ref depth.
+        self._closings: dict[tuple[int, bool], ClosingIndex] = {}
+        # Refs and embeds rendered this run, by (kind, key, depth) (see _nested); the lowest
+        # stack index a cycle cut reached, for the render under way; short refs by uid.
+        self._ref_cache: dict[tuple[str, str, int], str] = {}
+        self._cycle_at = 0
+        self._shorts: dict[str, str] = {}
+        # Ref and embed HTML spent (see budget); outside a budget scope, per text.
+        self._spent = 0
+        self._scoped = False
 
     # Public API ---------------------------------------------------------------------------
 
-    def inline(self, text: str, page: Page | None = None) -> str:
+    def inline(self, text: str, page: Page | None = None, cloze: bool = False) -> str:
         """HTML for one block's text; a single paragraph is unwrapped. ``page`` is the page
-        the text is on, for local images (``block()`` passes it)."""
-        if page is None:
-            return self._inline(text)
-        outer = self._page
-        self._page = page
+        the text is on, for local images (``block()`` passes it). ``cloze``: the text is a
+        cloze note's own, already numbered (clozes.number_clozes): its ``{{cN::…}}`` stay
+        Anki's cloze markers, with their content rendered, and no other ``{{`` reaches Anki."""
+        outer = self._page, self._cloze_mode
+        self._page = page if page is not None else self._page
+        self._cloze_mode = cloze
         try:
             return self._inline(text)
         finally:
-            self._page = outer
+            self._page, self._cloze_mode = outer
 
     def block(self, block: Block) -> str:
         """HTML for a block's own text (a heading as ``<h1>``-``<h3>``), memoized by uid
         (ancestors are shared by many cards)."""
         if self._ref_stack:  # inside a ref or embed the cycle guard shapes it: no caching
             return self._block_html(block)
+        if not self._scoped:
+            self._spent = 0  # outside a budget scope, each text has its own
         cached = self._block_cache.get(block.uid)
-        if cached is None:
-            cached = self._block_cache[block.uid] = self._block_html(block)
-        return cached
+        if cached is not None and self._spent + cached[1] < REF_BUDGET:
+            self._spent += cached[1]  # what it spends counts on every note that shows it
+            return cached[0]
+        before = self._spent
+        out = self._block_html(block)
+        if self._spent < REF_BUDGET:  # whole: no ref of it was cut short by the budget
+            self._block_cache[block.uid] = (out, self._spent - before)
+        return out
+
+    @contextmanager
+    def budget(self) -> Iterator[None]:
+        """One budget of ref and embed HTML (``REF_BUDGET``) for everything rendered inside,
+        such as the fields of one note; outside, each text has its own."""
+        outer = self._spent, self._scoped
+        self._spent, self._scoped = 0, True
+        try:
+            yield
+        finally:
+            self._spent, self._scoped = outer
 
     def ref(self, uid: str) -> str:
-        """HTML standing in for ``((uid))``."""
+        """HTML standing in for ``((uid))``: the block's text, rendered once per run and
+        depth; past the budget, or when too long, its words in short."""
         target = self.graph.blocks.get(uid) if self.graph else None
         if target is None:
-            return _MISSING
-        inner = self._nested(uid, lambda: self._text_of(target))
-        return _CUT if inner is None else f'<span class="rb-ref">{inner}</span>'
+            # "((text))" that is not a block's uid is text, as written.
+            return _MISSING if _UID_SHAPE.fullmatch(uid) else html.escape(f"(({uid}))")
+        if self._spent >= REF_BUDGET and not self._ref_stack:
+            return self._short_ref(target)
+        inner = self._nested(uid, ("ref", uid), lambda: self._text_of(target))
+        if inner is None:
+            return _CUT
+        if len(inner) > REF_HTML:
+            return self._short_ref(target, inner)
+        self._spend(inner)
+        return f'<span class="rb-ref">{inner}</span>'
 
     def embed(self, target: str, kind: str = "embed") -> str:
         """HTML for ``{{embed: target}}``; ``target`` is ``((uid))`` or ``[[Page]]``, ``kind``
@@ -250,54 +350,75 @@ class Renderer:
             block = self.graph.blocks.get(ref.group(1)) if self.graph else None
             if block is None:
                 return _MISSING
-            inner = self._nested(block.uid, lambda: self._embed_block(block, kind))
+            if self._spent >= REF_BUDGET and not self._ref_stack:
+                return self._short_ref(block)
+            inner = self._nested(block.uid, (kind, block.uid),
+                                 lambda: self._embed_block(block, kind))
         elif target.startswith("[[") and target.endswith("]]"):
             page = self._find_page(page_title_text(target[2:-2]).strip())
             if page is None:
                 return '<span class="rb-ref rb-missing">[missing page]</span>'
-            inner = self._nested(f"[[{page.title}]]", lambda: self._embed_page(page))
+            if self._spent >= REF_BUDGET and not self._ref_stack:
+                return _span_html("rb-ref", page.title)
+            key = f"[[{page.title}]]"
+            inner = self._nested(key, ("page", key), lambda: self._embed_page(page))
         else:
             return _span_html("rb-widget", f"{kind}: {self._literal(target)}")
-        return _CUT if inner is None else f'<div class="rb-embed">{inner}</div>'
+        if inner is None:
+            return _CUT
+        self._spend(inner)
+        return f'<div class="rb-embed">{inner}</div>'
 
     def renders_children(self, block: Block) -> bool:
         """True when ``block(block)`` already shows the block's children (a
         ``{{[[table]]}}``), so a caller listing children should not list them again."""
-        return bool(block.children) and "table" in block.string and any(
-            _widget_name(m.group(1)) == "table" for m in re.finditer(r"\{\{(.*?)\}\}",
-                                                                  block.string)
-        )
+        return bool(block.children) and "table" in block.string.lower() and bool(
+            _TABLE.search(block.string))
 
     # Rendering internals ------------------------------------------------------------------
 
     def _inline(self, text: str) -> str:
+        if not self._ref_stack and not self._scoped:
+            self._spent = 0
         if not text.isprintable():
             text = _CONTROL.sub("", text)
         text = text.strip()
-        if self._hidden is not None and "`" not in text and self._mentions_hidden(text):
-            # Dropped up front (the patterns would render them as nothing anyway) so that a
-            # plain "Question? #card" takes the fast path below.
-            text = self._hidden.sub("", text).strip()
+        if self.marks is not None and (marks := self.marks.spans(text)):
+            text = _without_marks(text, marks).strip()
         if self.hide_properties and "::" in text and "\n" in text and "```" not in text:
             first, *rest = text.split("\n")
             text = "\n".join([first, *(line for line in rest
                                         if not _PROPERTY_LINE.match(line))]).strip()
         if not text:
             return ""
-        if not needs_markdown(text):
+        live = self._cloze_mode and not self._ref_stack
+        if not live and self.clozes is not None and "{" in text:
+            # Shown, not studied: every cloze syntax as {{cN::…}}, which renders plain.
+            numbered = number_clozes(text, self.clozes)
+            text = numbered[0] if numbered is not None else text
+        if len(text) <= PIECE:
+            out = self._convert(text)
+        else:
+            pieces = _pieces(text)
+            out = "".join(self._convert(text[start:end]) + joiner
+                          for start, end, joiner in pieces)
+        if live and "{{" in out:
+            out = out.replace("{{", "{&#123;")  # only our own markers may read as clozes
+        return _restore_clozes(out).strip()
+
+    def _convert(self, text: str) -> str:
+        """Markdown -> our HTML, for text already prepared by ``_inline`` (at most a piece
+        long, or a code fence)."""
+        text = text.strip()
+        if not needs_markdown(text) and not (
+                self.dialect == "logseq" and text[:1].isupper() and _MARKER_RE.match(text)):
             return html.escape(text, quote=False)
         md = self._instance(len(self._ref_stack), text)
         if _has_block_syntax(text):
             out = md.reset().convert(text)
             match = _ONE_PARAGRAPH.match(out)
-            out = match.group(1) if match else out
-        else:
-            out = _convert_inline(md, text)
-        return _restore_clozes(out).strip()
-
-    def _mentions_hidden(self, text: str) -> bool:
-        lowered = text.lower()
-        return any(tag in lowered for tag in self.hidden_tags)
+            return match.group(1) if match else out
+        return _convert_inline(md, text)
 
     def _block_html(self, block: Block) -> str:
         out = self._text_of(block)
@@ -314,16 +435,55 @@ class Renderer:
         finally:
             self._block, self._page = outer
 
-    def _nested(self, key: str, render: Callable[[], str]) -> str | None:
+    def _nested(
+        self, key: str, cache_key: tuple[str, str], render: Callable[[], str]
+    ) -> str | None:
         """``render()`` one level deeper, or None when ``key`` is already being rendered
-        (a cycle) or the nesting is too deep."""
-        if key in self._ref_stack or len(self._ref_stack) >= REF_DEPTH_LIMIT:
+        (a cycle) or the nesting is too deep.
+
+        A result is kept for the run, by ``cache_key`` and depth, unless a cycle cut it short
+        at a block rendered outside it (then it depends on where it is shown): a web of refs
+        is rendered once per depth, not once per path through it.
+        """
+        stack = self._ref_stack
+        depth = len(stack)
+        if key in stack:
+            self._cycle_at = min(self._cycle_at, stack.index(key))
             return None
-        self._ref_stack.append(key)
+        if depth >= REF_DEPTH_LIMIT:
+            return None
+        cached = self._ref_cache.get((*cache_key, depth))
+        if cached is not None:
+            return cached
+        outer_cycle, self._cycle_at = self._cycle_at, depth + 1
+        stack.append(key)
         try:
-            return render()
+            result = render()
         finally:
-            self._ref_stack.pop()
+            stack.pop()
+        if self._cycle_at >= depth:
+            self._ref_cache[(*cache_key, depth)] = result
+        self._cycle_at = min(outer_cycle, self._cycle_at)
+        return result
+
+    def _spend(self, html_text: str) -> None:
+        if not self._ref_stack:
+            self._spent += len(html_text)
+
+    def _short_ref(self, block: Block, inner: str | None = None) -> str:
+        """A ref in short: the first words of the block as rendered (``inner``, or its text
+        alone, its own refs cut), plain, as a crumb shows them."""
+        short = self._shorts.get(block.uid)
+        if short is None:
+            if inner is None:
+                stack, self._ref_stack = self._ref_stack, [""] * REF_DEPTH_LIMIT
+                try:
+                    inner = self._text_of(block)
+                finally:
+                    self._ref_stack = stack
+            short = self._shorts[block.uid] = _span_html(
+                "rb-ref", _short(" ".join(plain_text(inner).split()), SHORT_REF))
+        return short
 
     def _embed_block(self, block: Block, kind: str) -> str:
         parts: list[str] = []
@@ -334,22 +494,29 @@ class Renderer:
                          f'{" › " + crumbs if crumbs else ""}</div>')
         if kind != "embed-children":
             parts.append(self._block_html(block))
-        parts.append(self._children_list(block.children, REF_DEPTH_LIMIT))
+        parts.append(self._children_list(block.children, REF_DEPTH_LIMIT, [EMBED_BLOCKS]))
         return "".join(parts)
 
     def _embed_page(self, page: Page) -> str:
         title = f'<div class="rb-embed-title">{html.escape(page.title)}</div>'
-        return title + self._children_list(page.children, REF_DEPTH_LIMIT)
+        return title + self._children_list(page.children, REF_DEPTH_LIMIT, [EMBED_BLOCKS])
 
-    def _children_list(self, children: list[Block], levels: int) -> str:
+    def _children_list(self, children: list[Block], levels: int, room: list[int]) -> str:
+        """Nested lists of ``children``, ``levels`` deep and at most ``room[0]`` blocks in
+        all (shared by the whole embed); what does not fit ends in a muted "…"."""
         if not children or levels <= 0:
             return ""
-        items = [
-            f"<li>{self._block_html(c)}"
-            f"{'' if self.renders_children(c) else self._children_list(c.children, levels - 1)}"
-            "</li>"
-            for c in children if c.string.strip() or c.children
-        ]
+        items: list[str] = []
+        for c in children:
+            if not (c.string.strip() or c.children):
+                continue
+            if room[0] <= 0:
+                items.append('<li><span class="rb-more">…</span></li>')
+                break
+            room[0] -= 1
+            below = "" if self.renders_children(c) else self._children_list(
+                c.children, levels - 1, room)
+            items.append(f"<li>{self._block_html(c)}{below}</li>")
         return f'<ul class="rb-children">{"".join(items)}</ul>' if items else ""
 
     def _table(self) -> str | None:
@@ -370,7 +537,7 @@ class Renderer:
                 out.append(f"<tr>{''.join(cells)}</tr>")
             return f'<table class="rb-table"><tbody>{"".join(out)}</tbody></table>'
 
-        return self._nested(f"table:{block.uid}", rows)
+        return self._nested(f"table:{block.uid}", ("table", block.uid), rows)
 
     def _image(self, src: str, alt: str) -> etree.Element:
         name = self.images(src, self._page) if self.images is not None else None
@@ -379,6 +546,36 @@ class Renderer:
         if _HTTP_URL.match(src):
             return etree.Element("img", {"src": src, "alt": alt})
         return _span("rb-missing rb-image", alt or src.rsplit("/", 1)[-1])
+
+    def _tex(self, tex: str) -> str:
+        """TeX as MathJax may see it: a ``((ref))`` becomes the block's text (its own math,
+        without the dollars), and commands that make links or styles are made text."""
+        if "((" in tex and self.graph is not None:
+            blocks = self.graph.blocks
+
+            def text_of(m: re.Match[str]) -> str:
+                target = blocks.get(m.group(1))
+                if target is None:
+                    return m.group(0)
+                inner = target.string.strip()
+                while inner.startswith("$") and inner.endswith("$") and len(inner) > 1:
+                    inner = inner[1:-1]
+                return inner  # one level: a ref in the block's own text stays as written
+            tex = REF.sub(text_of, tex)
+        return _UNSAFE_TEX.sub(r"\\text{\1}", tex)
+
+    def _closing(self, data: str, opener: int, braces: bool = False) -> int:
+        """Index just past the ``}}`` (``braces``) or ``]]`` balancing the opener at
+        ``opener`` in ``data``, a text python-markdown is converting; -1 if none. Every
+        opener of a text is matched in one pass (see textscan.ClosingIndex)."""
+        simple = (_SIMPLE_WIDGET if braces else _SIMPLE_LINK).match(data, opener)
+        if simple is not None:  # nothing nested: the first closer is the one (most texts)
+            return simple.end()
+        key = (len(self._ref_stack), braces)
+        index = self._closings.get(key)
+        if index is None:
+            index = self._closings[key] = ClosingIndex(brace_ends if braces else link_ends)
+        return index.end(data, opener)
 
     def _find_page(self, title: str) -> Page | None:
         if self.graph is None:
@@ -407,12 +604,12 @@ class Renderer:
         """
         # Which triggers occur, one C-level test each, names the patterns: cheaper than
         # building the set of names for every text.
-        flags = tuple([trigger in text for trigger in _TRIGGER_LIST])
+        flags = tuple([trigger in text for trigger in self._triggers])
         names = self._names.get(flags)
         if names is None:
-            present = {t for t, here in zip(_TRIGGER_LIST, flags, strict=True) if here}
-            found = {name for trigger, name in _TRIGGER_PAIRS if trigger in present}
-            if sum(m in present for m in _EMPHASIS_TAGS) < 2:
+            present = {t for t, here in zip(self._triggers, flags, strict=True) if here}
+            found = {name for trigger, name in self._trigger_pairs if trigger in present}
+            if sum(m in present for m in _EMPHASIS_MARKS) < 2:
                 found.discard("rb_emphasis_inner")  # nesting needs two kinds of emphasis
             names = self._names[flags] = frozenset(found)
         md = self._instances.get((depth, names))
@@ -450,6 +647,112 @@ def _restore_clozes(out: str) -> str:
     return out.replace("<rbhint>", "::").replace("</rbhint>", "").replace("</rbcloze>", "}}")
 
 
+def _pieces(text: str, size: int = PIECE) -> list[tuple[int, int, str]]:
+    """``text`` cut into pieces that python-markdown converts in time linear in ``size``
+    each: ``(start, end, HTML joining the piece to the next)``.
+
+    python-markdown rebuilds a text node for every match in it, so a megabyte in one node
+    costs a megabyte per match. Cuts fall on line breaks (joined by ``<br>``, or two for a
+    blank line), else on spaces, else anywhere; never inside a code fence, ``$$math$$``, a
+    ``{{widget}}`` or a ``[[link]]`` (unless one is longer than ``HARD_PIECE``: only hostile
+    text has those). A fence that fills whole lines is a piece of its own, whatever its size:
+    code is not parsed.
+    """
+    spans, fences = _atomic_spans(text)
+    starts = [start for start, _ in spans]
+
+    def inside(cut: int) -> bool:
+        i = bisect_right(starts, cut) - 1
+        return i >= 0 and spans[i][0] < cut < spans[i][1]
+
+    def cut_in(pos: int, limit: int) -> int:
+        for separator in ("\n", " "):
+            cut = text.rfind(separator, pos + 1, limit + 1)
+            while cut > pos and inside(cut):
+                cut = text.rfind(separator, pos + 1, cut)
+            if cut > pos:
+                return cut
+        i = bisect_right(starts, limit) - 1
+        if i >= 0 and spans[i][0] < limit < spans[i][1]:
+            return spans[i][0] if spans[i][0] > pos else spans[i][1]
+        return limit
+
+    bounds: list[tuple[int, int]] = []
+    pos, n, next_fence = 0, len(text), 0
+    while pos < n:
+        while next_fence < len(fences) and fences[next_fence][1] <= pos:
+            next_fence += 1
+        fence = fences[next_fence] if next_fence < len(fences) else (n, n)
+        if fence[0] == pos:
+            end = fence[1]
+        elif fence[0] - pos <= size:
+            end = fence[0]
+        else:
+            end = cut_in(pos, pos + size)
+        bounds.append((pos, end))
+        pos = end
+        while pos < n and text[pos] in " \t\n" and (text[pos] == "\n" or pos == end):
+            pos += 1
+    pieces: list[tuple[int, int, str]] = []
+    for i, (start, end) in enumerate(bounds):
+        gap = text[end : bounds[i + 1][0]] if i + 1 < len(bounds) else ""
+        while end > start and text[end - 1] in " \t\n":  # a piece ending in its line break
+            gap = text[end - 1] + gap
+            end -= 1
+        lines = gap.count("\n")
+        joiner = "<br><br>" if lines > 1 else "<br>" if lines else " " if gap else ""
+        pieces.append((start, end, joiner if i + 1 < len(bounds) else ""))
+    return pieces
+
+
+def _atomic_spans(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """What ``_pieces`` may not cut, as sorted disjoint spans, and the fences among them that
+    fill whole lines."""
+    spans: list[tuple[int, int]] = []
+    fences: list[tuple[int, int]] = []
+    if "```" in text:
+        for m in _FENCE_PAIR.finditer(text):
+            spans.append(m.span())
+            line_end = text.find("\n", m.end())
+            if (m.start() == 0 or text[m.start() - 1] == "\n") and not text[
+                    m.end() : line_end if line_end >= 0 else len(text)].strip():
+                fences.append(m.span())
+    masked = blank(text, _FENCE_PAIR) if spans else text
+    if "$$" in masked:
+        spans.extend(m.span() for m in _DISPLAY_MATH_PAIR.finditer(masked)
+                     if m.end() - m.start() <= HARD_PIECE)
+    for opener, ends in (("{{", brace_ends), ("[[", link_ends)):
+        if opener not in masked:
+            continue
+        found = ends(masked)
+        cursor = 0
+        for m in re.finditer(re.escape(opener), masked):
+            end = found.get(m.start(), -1)
+            if m.start() >= cursor and end > 0:
+                if end - m.start() <= HARD_PIECE:
+                    spans.append((m.start(), end))
+                cursor = end
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged, fences
+
+
+def _without_marks(text: str, marks: list[tuple[int, int, str]]) -> str:
+    """``text`` without the marks at the given spans, nor the spaces just before them."""
+    pieces: list[str] = []
+    cursor = 0
+    for start, end, _ in marks:
+        pieces.append(text[cursor:start].rstrip(" \t"))
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -480,38 +783,81 @@ def _youtube_id(url: str) -> str | None:
 # The markdown extension -------------------------------------------------------------------
 
 
-# What must occur in a text for each inline pattern to have a chance of matching.
-TRIGGERS: dict[str, tuple[str, ...]] = {
-    "rb_attribute": ("::",),
-    "rb_fence": ("```",),
-    "rb_code": ("`",),
-    "rb_math": ("$$",),
-    "rb_cloze": ("{{c",),
-    "rb_widget": ("{{",),
-    "rb_alias": ("](",),
-    "rb_ref": ("((",),
-    "rb_image": ("![",),
-    "rb_url": ("://",),
-    "rb_page": ("[[",),
-    "rb_tag": ("#",),
-    "rb_emphasis": ("**", "__", "^^", "~~"),
-    "rb_emphasis_inner": ("**", "__", "^^", "~~"),
-    "rb_highlight": ("==",),
-    "rb_newline": ("\n",),
-}
+MARKDOWN_ONLY = frozenset(MARKDOWN_DIALECTS)
+LOGSEQ_ONLY = frozenset({"logseq"})
 
-_TRIGGER_PAIRS = [(trigger, name) for name, triggers in TRIGGERS.items() for trigger in triggers]
-_TRIGGER_LIST = tuple(dict.fromkeys(trigger for trigger, _ in _TRIGGER_PAIRS))
+
+@dataclass(frozen=True)
+class InlineSyntax:
+    """One inline pattern, registered once: its name and priority in python-markdown's
+    registry, what must occur in a text for it to have a chance to match (``_instance``
+    leaves it out otherwise), the dialects whose syntax it is (None: every one), and how to
+    make it for a Renderer."""
+
+    name: str
+    priority: float
+    triggers: tuple[str, ...]
+    make: Callable[[Renderer], InlineProcessor]
+    dialects: frozenset[str] | None = None
+
+
+INLINE_SYNTAX: tuple[InlineSyntax, ...] = (
+    InlineSyntax("rb_attribute", 200, ("::",), lambda r: AttributePattern(_ATTRIBUTE_START)),
+    InlineSyntax("rb_marker", 199, _MARKER_WORDS, lambda r: MarkerPattern(_MARKER),
+                 LOGSEQ_ONLY),
+    InlineSyntax("rb_fence", 195, ("```",), lambda r: FencePattern(_FENCE)),
+    InlineSyntax("rb_code", 190, ("`",),
+                 lambda r: CodePattern(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")),
+    InlineSyntax("rb_math", 185, ("$$",), lambda r: MathPattern(r"\$\$(.+?)\$\$", r)),
+    InlineSyntax("rb_inline_math", 184, ("$",), lambda r: MathPattern(_INLINE_MATH, r),
+                 MARKDOWN_ONLY),
+    # Escapes after code and math, whose text is as written.
+    InlineSyntax("rb_escape", 183, ("\\",), lambda r: EscapePattern(_ESCAPE), MARKDOWN_ONLY),
+    InlineSyntax("rb_cloze", 180, ("{{c",), lambda r: ClozePattern(r"\{\{c(\d+)::", r)),
+    InlineSyntax("rb_widget", 179, ("{{",), lambda r: WidgetPattern(r"\{\{", r)),
+    InlineSyntax("rb_alias", 178, ("](",), lambda r: AliasPattern(_ALIAS, r)),
+    InlineSyntax("rb_ref", 177, ("((",), lambda r: RefPattern(REF.pattern, r)),
+    InlineSyntax("rb_priority", 176, ("[#",), lambda r: PriorityPattern(r"\[#([A-Ca-c])\]"),
+                 LOGSEQ_ONLY),
+    InlineSyntax("rb_image", 175, ("![",), lambda r: ImagePattern(_IMAGE, r)),
+    InlineSyntax("rb_autolink", 166, ("<",), lambda r: AutolinkPattern(_AUTOLINK)),
+    InlineSyntax("rb_url", 165, ("://",), lambda r: UrlPattern(_BARE_URL)),
+    InlineSyntax("rb_page", 160, ("[[",), lambda r: PageLinkPattern(r"(#?)\[\[", r)),
+    InlineSyntax("rb_tag", 155, ("#",), lambda r: TagPattern(_TAG)),
+    InlineSyntax("rb_strong_em", 141, ("***", "___"),
+                 lambda r: StrongEmPattern(_STRONG_EM),
+                 MARKDOWN_ONLY),
+    InlineSyntax("rb_emphasis", 140, _EMPHASIS_MARKS,
+                 lambda r: EmphasisPattern(_EMPHASIS, r.emphasis_tags)),
+    # A pattern never runs on its own output: the second pass renders one level of nesting,
+    # as in **__both__**.
+    InlineSyntax("rb_emphasis_inner", 139.5, _EMPHASIS_MARKS,
+                 lambda r: EmphasisPattern(_EMPHASIS, r.emphasis_tags)),
+    InlineSyntax("rb_highlight", 139, ("==",),
+                 lambda r: HighlightPattern(r"==(?=\S)(.+?)(?<=\S)==")),
+    InlineSyntax("rb_italic", 138, ("*",), lambda r: ItalicPattern(_STAR_ITALIC),
+                 MARKDOWN_ONLY),
+    InlineSyntax("rb_italic_under", 137.5, ("_",), lambda r: ItalicPattern(_UNDER_ITALIC),
+                 MARKDOWN_ONLY),
+    InlineSyntax("rb_newline", 100, ("\n",), lambda r: NewlinePattern(r"\n")),
+)
+SYNTAX_NAMES = frozenset(syntax.name for syntax in INLINE_SYNTAX)
+
+
+def dialect_syntax(dialect: str) -> tuple[InlineSyntax, ...]:
+    """The inline patterns of one dialect (a ``Graph.source``), in registry order."""
+    return tuple(s for s in INLINE_SYNTAX if s.dialects is None or dialect in s.dialects)
 
 
 class RoamExtension(Extension):
-    """Roam's syntax, one small pattern or block processor each; markdown's own HTML, link,
-    list and header syntax off (Roam has its own, or none)."""
+    """Roam's syntax, and the Logseq and Obsidian dialects', one small pattern or block
+    processor each; markdown's own HTML, link, list and header syntax off (the dialects have
+    their own, or the readers turn it into blocks)."""
 
     def __init__(self, renderer: Renderer, names: frozenset[str] | None = None) -> None:
         super().__init__()
         self.renderer = renderer
-        self.names = frozenset(TRIGGERS) if names is None else names
+        self.names = SYNTAX_NAMES if names is None else names
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.deregister("html_block")
@@ -519,37 +865,22 @@ class RoamExtension(Extension):
         for name in ("indent", "code", "hashheader", "setextheader", "olist", "ulist",
                      "reference"):
             parser.blockprocessors.deregister(name)
+        r = self.renderer
         parser.blockprocessors.register(FenceProcessor(parser), "rb_fence", 110)
         parser.blockprocessors.register(RoamQuoteProcessor(parser), "rb_quote", 25)
+        if r.dialect in MARKDOWN_DIALECTS:
+            parser.blockprocessors.register(TildeFenceProcessor(parser), "rb_tilde_fence", 109)
+            parser.blockprocessors.register(CalloutProcessor(parser), "rb_callout", 26)
+        if r.dialect == "logseq":
+            parser.blockprocessors.register(OrgBlockProcessor(parser), "rb_org_block", 108)
         for name in list(md.inlinePatterns._data):
             md.inlinePatterns.deregister(name)
         md.treeprocessors.register(SanitizeTreeprocessor(md), "rb_sanitize", 15)
-        r = self.renderer
-        patterns: list[tuple[InlineProcessor, str, int]] = [
-            (AttributePattern(r"\A[ \t]*([^:`{}()\n]{1,60}?)::(?!:)"), "rb_attribute", 200),
-            (FencePattern(_FENCE), "rb_fence", 195),
-            (CodePattern(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)"), "rb_code", 190),
-            (MathPattern(r"\$\$(.+?)\$\$"), "rb_math", 185),
-            (ClozePattern(r"\{\{c(\d+)::(.+?)(?:::([^{}]*?))?\}\}"), "rb_cloze", 180),
-            (WidgetPattern(r"\{\{", r), "rb_widget", 179),
-            (AliasPattern(r"(?<!!)\[([^\[\]]+)\]\(", r), "rb_alias", 178),
-            (RefPattern(REF.pattern, r), "rb_ref", 177),
-            (ImagePattern(_IMAGE, r), "rb_image", 175),
-            (UrlPattern(r"(?:https?|roam|logseq|obsidian)://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
-                        r"(?<![.,;:!?\"'])"), "rb_url", 165),
-            (PageLinkPattern(r"(#?)\[\[", r), "rb_page", 160),
-            (TagPattern(r"(?<![\w/#&])#([\w\-/]+(?:[.:'’+&@][\w\-/]+)*\+*)", r), "rb_tag", 155),
-            (EmphasisPattern(_EMPHASIS), "rb_emphasis", 140),
-            # A pattern never runs on its own output: the second pass renders one level of
-            # nesting, as in **__both__**.
-            (EmphasisPattern(_EMPHASIS), "rb_emphasis_inner", 139.5),
-            (HighlightPattern(r"==(?=\S)(.+?)(?<=\S)=="), "rb_highlight", 139),
-            (NewlinePattern(r"\n"), "rb_newline", 100),
-        ]
-        for pattern, name, priority in patterns:
-            if name in self.names:
+        for syntax in r.syntax:
+            if syntax.name in self.names:
+                pattern = syntax.make(r)
                 pattern.md = md
-                md.inlinePatterns.register(pattern, name, priority)
+                md.inlinePatterns.register(pattern, syntax.name, syntax.priority)
 
 
 def _span(cls: str, text: str = "") -> etree.Element:
@@ -571,14 +902,30 @@ class FenceProcessor(BlockProcessor):
     text is left to FencePattern."""
 
     def test(self, parent: etree.Element, block: str) -> bool:
-        return "```" in block
+        # A quote holding a fence is the quote's: it strips its "> " and parses what is left.
+        return "```" in block and not block.lstrip().startswith((">", "[[>]]"))
 
     def run(self, parent: etree.Element, blocks: list[str]) -> None:
-        block = blocks.pop(0)
-        while block.count("```") % 2 and blocks:
-            block += "\n\n" + blocks.pop(0)
+        # Counted chunk by chunk and taken in one slice: a fence of many paragraphs costs
+        # one pass, not one pass per paragraph.
+        count, taken = blocks[0].count("```"), 1
+        while count % 2 and taken < len(blocks):
+            count += blocks[taken].count("```")
+            taken += 1
+        block = "\n\n".join(blocks[:taken])
+        del blocks[:taken]
+        # A fence on lines of its own, then text; or text, then such a fence: each part on
+        # its own (each split leaves a part that starts with its fence, or has none).
+        fence = _FENCE_WHOLE_START.match(block)
+        if fence is not None and block[fence.end() :].strip():
+            blocks[0:0] = [block[: fence.end()], block[fence.end() :].strip("\n")]
+            return
         whole = _FENCE_WHOLE.match(block)
         if whole is None:
+            start = _FENCE_LINE.search(block) if not block.lstrip().startswith("```") else None
+            if start is not None and block[: start.start()].strip():
+                blocks[0:0] = [block[: start.start()].rstrip("\n"), block[start.start() :]]
+                return
             etree.SubElement(parent, "p").text = block.strip()
             return
         language, code = whole.group(1) or "", whole.group(2)
@@ -599,6 +946,112 @@ class RoamQuoteProcessor(BlockProcessor):
         block = blocks.pop(0).lstrip()[len("[[>]]"):].strip()
         quote = etree.SubElement(parent, "blockquote")
         self.parser.parseChunk(quote, block)
+
+
+class TildeFenceProcessor(BlockProcessor):
+    """Markdown's ``~~~lang`` fences (Logseq, Obsidian), closed by a line of as many tildes;
+    the chunks between are taken in one slice."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return bool(_TILDE_OPEN.match(block))
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        opening = _TILDE_OPEN.match(blocks[0])
+        assert opening is not None
+        closer = re.compile(rf"^[ \t]*{opening.group(1)}~*[ \t]*$", re.MULTILINE)
+        offset, found = 0, None
+        for index, chunk in enumerate(blocks):
+            found = closer.search(chunk, opening.end() if index == 0 else 0)
+            if found is not None:
+                break
+            offset += len(chunk) + 2
+        taken = index + 1
+        whole = "\n\n".join(blocks[:taken])
+        del blocks[:taken]
+        end = offset + found.start() if found is not None else len(whole)
+        rest = whole[offset + found.end() :].strip("\n") if found is not None else ""
+        if rest:
+            blocks.insert(0, rest)
+        language = opening.group(2)
+        pre = etree.SubElement(parent, "pre")
+        attrs = {"class": f"language-{language.lower()}"} if language else {}
+        code = whole[opening.end() : end]
+        etree.SubElement(pre, "code", attrs).text = AtomicString(code.rstrip("\n") + "\n")
+
+
+class CalloutProcessor(BlockProcessor):
+    """Obsidian's callouts: ``> [!warning] Title`` and the quote's further lines, as a
+    quote titled by its title (or its kind)."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return block.lstrip().startswith(">") and bool(_CALLOUT.match(block))
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        block = blocks.pop(0)
+        head, _, body = block.partition("\n")
+        match = _CALLOUT.match(head)
+        assert match is not None
+        kind = match.group(1).lower()
+        quote = etree.SubElement(parent, "blockquote",
+                                 {"class": f"rb-callout rb-callout-{kind}"})
+        title = etree.SubElement(etree.SubElement(quote, "div", {"class": "rb-callout-title"}),
+                                 "strong")
+        title.text = match.group(2).strip() or kind.replace("-", " ").capitalize()
+        if body.strip():
+            self.parser.parseChunk(quote, _QUOTE_PREFIX.sub("", body))
+
+
+class OrgBlockProcessor(BlockProcessor):
+    """Logseq's org-mode blocks in Markdown: ``#+BEGIN_QUOTE`` … ``#+END_QUOTE`` is a quote,
+    ``SRC``/``EXAMPLE`` code, ``NOTE``, ``TIP``, ``WARNING``… a titled quote (as a callout);
+    the lines between are read as the block's text."""
+
+    _CODE = frozenset({"src", "example", "export"})
+    _ADMONITIONS = frozenset({"note", "tip", "important", "caution", "warning", "pinned"})
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return bool(_ORG_OPEN.match(block))
+
+    def run(self, parent: etree.Element, blocks: list[str]) -> None:
+        opening = _ORG_OPEN.match(blocks[0])
+        assert opening is not None
+        kind = opening.group(1).lower()
+        closer = re.compile(rf"^[ \t]*#\+END_{re.escape(opening.group(1))}[ \t]*$",
+                            re.MULTILINE | re.IGNORECASE)
+        offset, found = 0, None
+        for index, chunk in enumerate(blocks):
+            found = closer.search(chunk, opening.end() if index == 0 else 0)
+            if found is not None:
+                break
+            offset += len(chunk) + 2
+        taken = index + 1
+        whole = "\n\n".join(blocks[:taken])
+        del blocks[:taken]
+        end = offset + found.start() if found is not None else len(whole)
+        rest = whole[offset + found.end() :].strip("\n") if found is not None else ""
+        if rest:
+            blocks.insert(0, rest)
+        content = whole[opening.end() : end].strip("\n")
+        if kind in self._CODE:
+            language = opening.group(2).split()[0] if opening.group(2).split() else ""
+            pre = etree.SubElement(parent, "pre")
+            attrs = {"class": f"language-{language.lower()}"} if language else {}
+            etree.SubElement(pre, "code", attrs).text = AtomicString(content + "\n")
+            return
+        if kind == "comment":
+            return
+        if kind in self._ADMONITIONS:
+            box = etree.SubElement(parent, "blockquote",
+                                   {"class": f"rb-callout rb-callout-{kind}"})
+            title = etree.SubElement(etree.SubElement(box, "div", {"class": "rb-callout-title"}),
+                                     "strong")
+            title.text = kind.capitalize()
+        elif kind == "quote":
+            box = etree.SubElement(parent, "blockquote")
+        else:
+            box = etree.SubElement(parent, "div", {"class": f"rb-org-{kind}"})
+        if content:
+            self.parser.parseChunk(box, content)
 
 
 # Inline patterns --------------------------------------------------------------------------
@@ -634,26 +1087,6 @@ class CodePattern(InlineProcessor):
         return el, m.start(0), m.end(0)
 
 
-class MathPattern(InlineProcessor):
-    """``$$tex$$`` as MathJax: inline in text, display when it is the whole block."""
-
-    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        tex = _UNSAFE_TEX.sub(r"\\text{\1}", m.group(1))
-        if m.start(0) == 0 and m.end(0) == len(data):
-            return _span("rb-math rb-display", f"\\[{tex}\\]"), m.start(0), m.end(0)
-        return _span("rb-math", f"\\({tex}\\)"), m.start(0), m.end(0)
-
-
-class ClozePattern(InlineProcessor):
-    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        el = etree.Element("rbcloze", {"n": m.group(1)})
-        el.text = m.group(2)
-        if m.group(3):
-            hint = etree.SubElement(el, "rbhint")
-            hint.text = AtomicString(m.group(3))
-        return el, m.start(0), m.end(0)
-
-
 class _RendererPattern(InlineProcessor):
     """An inline pattern that needs the Renderer: to render refs and embeds, resolve images,
     or know the hidden tags and the source's dialect."""
@@ -661,6 +1094,47 @@ class _RendererPattern(InlineProcessor):
     def __init__(self, pattern: str, renderer: Renderer) -> None:
         super().__init__(pattern)
         self.renderer = renderer
+
+
+class MathPattern(_RendererPattern):
+    """``$$tex$$`` (and in Logseq and Obsidian ``$tex$``) as MathJax: inline in text,
+    display when ``$$…$$`` is the whole block. A ``((ref))`` inside is the block's text, as
+    Roam shows it."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        tex = self.renderer._tex(m.group(1))
+        if m.group(0).startswith("$$") and m.start(0) == 0 and m.end(0) == len(data):
+            return _span("rb-math rb-display", f"\\[{tex}\\]"), m.start(0), m.end(0)
+        return _span("rb-math", f"\\({tex}\\)"), m.start(0), m.end(0)
+
+
+class ClozePattern(_RendererPattern):
+    """``{{cN::text::hint}}``: an Anki cloze marker in a cloze note's own text (see
+    ``Renderer.inline``); anywhere else the text, emphasised. The end is found by brace
+    balance, so the text may hold ``{{widgets}}`` of its own."""
+
+    def handleMatch(
+        self, m: re.Match[str], data: str
+    ) -> tuple[etree.Element | None, int | None, int | None]:
+        r = self.renderer
+        end = r._closing(data, m.start(0), braces=True)
+        inner = data[m.end(0) : end - 2] if end > 0 else ""
+        if not inner:
+            return None, None, None
+        # The hint follows the first "::" after which no brace comes (Anki's reading).
+        last_brace = max(inner.rfind("{"), inner.rfind("}"))
+        split = inner.find("::", max(1, last_brace - 1))
+        text, hint = (inner, "") if split < 0 else (inner[:split], inner[split + 2 :])
+        if not (r._cloze_mode and not r._ref_stack):
+            el = etree.Element("span", {"class": "rb-cloze"})
+            el.text = text
+            return el, m.start(0), end
+        el = etree.Element("rbcloze", {"n": m.group(1)})
+        el.text = text
+        if hint:
+            hint_el = etree.SubElement(el, "rbhint")
+            hint_el.text = AtomicString(hint)
+        return el, m.start(0), end
 
 
 class RefPattern(_RendererPattern):
@@ -677,7 +1151,7 @@ class WidgetPattern(_RendererPattern):
     def handleMatch(
         self, m: re.Match[str], data: str
     ) -> tuple[etree.Element | str | None, int | None, int | None]:
-        end = _closing_braces(data, m.end(0))
+        end = self.renderer._closing(data, m.start(0), braces=True)
         if end < 0:
             return None, None, None
         inner = data[m.end(0) : end - 2]
@@ -714,7 +1188,10 @@ class WidgetPattern(_RendererPattern):
             table = r._table()
             if table is not None:
                 return self.md.htmlStash.store(table)
-        return _span("rb-widget", r._literal(inner))
+        literal = r._literal(inner)
+        if name == "query":  # a query's own braces say nothing to a reader
+            literal = " ".join(literal.replace("{", " ").replace("}", " ").split())
+        return _span("rb-widget", literal)
 
 
 def _media_link(name: str, url: str) -> etree.Element:
@@ -735,18 +1212,21 @@ class AliasPattern(_RendererPattern):
 
 
     _BLOCK = re.compile(r"<?\(\(([\w-]{5,})\)\)>?\)")
-    _URL = re.compile(rf"({_URL_BODY})\)")
+    _URL = re.compile(rf"<?({_URL_BODY})>?(?:[ \t]+(?:\"([^\"\n]*)\"|'([^'\n]*)'))?\)")
 
     def handleMatch(
         self, m: re.Match[str], data: str
     ) -> tuple[etree.Element | None, int | None, int | None]:
         label, at = m.group(1), m.end(0)
         if data.startswith("[[", at):
-            close = find_closing(data, at + 2)
+            close = self.renderer._closing(data, at)
             if close < 0 or not data.startswith(")", close):
                 return None, None, None
-            title = page_title_text(data[at + 2 : close - 2]).strip()
+            raw = data[at + 2 : close - 2].strip()
+            title = page_title_text(raw).strip()
             el = etree.Element("span", {"class": "rb-page rb-alias", "title": title})
+            if raw != title:  # the page's name as written (markup.py reads it back)
+                el.set("data-page", raw)
             end = close + 1
         elif (block := self._BLOCK.match(data, at)) is not None:
             el = etree.Element("span", {"class": "rb-ref rb-alias"})
@@ -755,10 +1235,13 @@ class AliasPattern(_RendererPattern):
             target = url.group(1)
             el = (etree.Element("a", {"href": target}) if is_safe_url(target)
                   else etree.Element("span", {"class": "rb-alias"}))
+            title = url.group(2) or url.group(3)
+            if title:
+                el.set("title", title)
             end = url.end(0)
         else:
             return None, None, None
-        el.text = label
+        el.text = _LABEL_ESCAPE.sub(r"\1", label) if "\\" in label else label
         return el, m.start(0), end
 
 
@@ -768,7 +1251,7 @@ class ImagePattern(_RendererPattern):
 
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        alt, src = m.group(1), m.group(2) or m.group(3)
+        alt, src = m.group(1), (m.group(2) or m.group(3) or m.group(4)).strip()
         if _SCHEME.match(src) and not _HTTP_URL.match(src):
             return _span("rb-missing rb-image", alt or "image"), m.start(0), m.end(0)
         return self.renderer._image(src, alt), m.start(0), m.end(0)
@@ -791,41 +1274,101 @@ class PageLinkPattern(_RendererPattern):
     def handleMatch(
         self, m: re.Match[str], data: str
     ) -> tuple[etree.Element | str | None, int | None, int | None]:
-        end = find_closing(data, m.end(0))
+        end = self.renderer._closing(data, m.end(0) - 2)
         if end < 0:
             return None, None, None
-        title = page_title_text(data[m.end(0) : end - 2]).strip()
-        if title.lower() in self.renderer.hidden_tags:
-            return "", m.start(0), end
+        raw = data[m.end(0) : end - 2].strip()
+        title = page_title_text(raw).strip()
         shown = title
         if self.renderer.pipe_aliases and "|" in title:
             title, _, shown = (part.strip() for part in title.partition("|"))
-        if m.group(1):
-            return _span("rb-tag", f"#{shown}"), m.start(0), end
-        el = _span("rb-page", shown)
-        if shown != title:
+            raw = raw.partition("|")[0].strip()
+        el = _span("rb-tag", f"#{shown}") if m.group(1) else _span("rb-page", shown)
+        if shown != title and not m.group(1):
             el.set("title", title)
+        if raw != shown:  # the page's name as written (markup.py reads it back)
+            el.set("data-page", raw)
         return el, m.start(0), end
 
 
-class TagPattern(_RendererPattern):
+class TagPattern(InlineProcessor):
     """``#tag``, also with inner punctuation (``#v1.2``, ``#Q&A``, ``#don't``, ``#c++``)."""
 
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element | str, int, int]:
-        if m.group(1).lower() in self.renderer.hidden_tags:
-            return "", m.start(0), m.end(0)
         return _span("rb-tag", m.group(0)), m.start(0), m.end(0)
 
 
 class EmphasisPattern(InlineProcessor):
-    """``**bold**``, ``__italic__``, ``^^highlight^^`` and ``~~strike~~``: one pattern for
-    the four, since each costs a pass over every text node."""
+    """``**bold**``, ``__italic__`` (bold in Markdown), ``^^highlight^^`` and ``~~strike~~``:
+    one pattern for the four, since each costs a pass over every text node."""
+
+    def __init__(self, pattern: str, tags: dict[str, str]) -> None:
+        super().__init__(pattern)
+        self.tags = tags
 
     def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
-        el = etree.Element(_EMPHASIS_TAGS[m.group(1)])
+        el = etree.Element(self.tags[m.group(1)])
         el.text = m.group(2)
         return el, m.start(0), m.end(0)
+
+
+class StrongEmPattern(InlineProcessor):
+    """Markdown's ``***both***``: bold and italic."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        el = etree.Element("strong")
+        etree.SubElement(el, "em").text = m.group(2)
+        return el, m.start(0), m.end(0)
+
+
+class ItalicPattern(InlineProcessor):
+    """Markdown's ``*italic*`` and ``_italic_`` (never inside a word: ``snake_case``)."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        el = etree.Element("em")
+        el.text = m.group(1)
+        return el, m.start(0), m.end(0)
+
+
+class EscapePattern(InlineProcessor):
+    """Markdown's backslash escapes: ``\\*`` is a star, never emphasis."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[str, int, int]:
+        return m.group(1), m.start(0), m.end(0)
+
+
+class AutolinkPattern(InlineProcessor):
+    """``<https://…>``: the link, without its angle brackets."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        url = m.group(1)
+        el = etree.Element("a", {"href": url}) if is_safe_url(url) else etree.Element("span")
+        el.text = AtomicString(url)
+        return el, m.start(0), m.end(0)
+
+
+class MarkerPattern(InlineProcessor):
+    """Logseq's task markers at the start of a block: ``TODO``, ``LATER``, ``NOW``… as ☐,
+    ``DONE`` as ☑, ``CANCELED`` as ☒."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        word = m.group(1)
+        if word in _OPEN_MARKERS:
+            el = _span("rb-todo", "☐")
+        elif word == "DONE":
+            el = _span("rb-done", "☑")
+        else:
+            el = _span("rb-done rb-canceled", "☒")
+        el.tail = " " if m.end(0) < len(data) else ""
+        return el, m.start(0), m.end(0)
+
+
+class PriorityPattern(InlineProcessor):
+    """Logseq's task priorities ``[#A]``, ``[#B]``, ``[#C]``."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        return _span("rb-priority", m.group(1).upper()), m.start(0), m.end(0)
 
 
 class HighlightPattern(InlineProcessor):
@@ -853,9 +1396,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "img": frozenset({"src", "alt", "class"}),
     "span": frozenset({"class", "title"}),
     "code": _CLASS, "pre": _CLASS, "div": _CLASS, "ul": _CLASS, "table": _CLASS,
-    "details": _CLASS,
+    "details": _CLASS, "blockquote": _CLASS,
     **{tag: frozenset() for tag in ("p", "br", "hr", "strong", "em", "mark", "del",
-                                    "blockquote", "h1", "h2", "h3", "li", "tbody", "tr", "td",
+                                    "h1", "h2", "h3", "li", "tbody", "tr", "td",
                                     "summary", "rbhint")},
     "rbcloze": frozenset({"n"}),
 }

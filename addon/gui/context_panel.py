@@ -1,8 +1,15 @@
-"""The context panel in the desktop reviewer, and its index under user_files/.
+"""The context panel in the desktop reviewer, and its index in the profile's folder.
 
-At sync time (on the worker thread) ``write_index`` stores each graph's panel HTML by card
-key. At review time ``card_will_show`` only looks the key up and appends the stored HTML:
-no parsing, no rendering. The panel's CSS and JS are served through setWebExports.
+At sync time (on the worker thread) the controller stores each graph's panel HTML by card
+key, in the open profile's folder (see profile_settings.py). At review time
+``card_will_show`` only looks the key up and appends the stored HTML: no parsing, no
+rendering. The panel's CSS and JS are served through setWebExports.
+
+The panel always matches the collection, after an undo too: each entry is kept with the
+source hash of the note it was made for (``with_history`` keeps the last few versions), and
+the reviewer shows the version whose hash the note holds now, or no panel at all. Entries
+of blocks no longer in the notes stay: their notes are still in the collection (orphaned,
+or kept when the user declined a removal).
 
 The panel is idempotent: hooks fire twice for one card after an operation, and a text that
 already has the panel is returned as it is.
@@ -11,6 +18,7 @@ already has the panel is returned as it is.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +29,42 @@ from aqt.utils import openLink
 from aqt.webview import WebContent
 
 from ..core.context import LINK_SCHEMES
-from ..core.notetypes import MARKER, SOURCE_ID
+from ..core.fields import SOURCE_ID
+from ..core.note_state import NoteState
+from ..core.notetypes import MARKER
 
 PANEL_ID = "rb-panel"
 TOGGLE_KEY = "c"
 MESSAGE = "roambridge:"
+# Earlier versions of a panel kept besides the current one, for notes an undo took back.
+HISTORY = 3
+
+
+def with_history(
+    index: dict[str, Any], previous: dict[str, Any], hashes: dict[str, str]
+) -> dict[str, Any]:
+    """``index`` (a fresh panel index, by key) with each entry marked with its note's source
+    hash, the previous versions kept under ``was``, and the entries of keys that are not in
+    ``index`` kept from ``previous``."""
+    merged = dict(previous)
+    for key, fresh in index.items():
+        entry = {k: v for k, v in fresh.items() if k != "was"}
+        entry["h"] = hashes.get(key, "")
+        old = previous.get(key)
+        history = [] if old is None else [*old.get("was", [])]
+        if old is not None and old.get("h") and old.get("h") != entry["h"]:
+            history.insert(0, [old["h"], old.get("html", "")])
+        history = [h for h in history if h[0] != entry["h"]][:HISTORY]
+        if history:
+            entry["was"] = history
+        merged[key] = entry
+    return merged
+
+
+def note_version(note: Any) -> str:
+    """The source hash the note holds now: which version of its panel matches it."""
+    state = NoteState.from_field(note["Source"]) if "Source" in note else None
+    return state.source_hash if state else ""
 
 
 class PanelIndex:
@@ -39,7 +78,9 @@ class PanelIndex:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in prefix.rstrip(":"))
         return self.folder / f"{safe}.json"
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str, version: str = "") -> str | None:
+        """The panel for ``key`` made for the note's ``version`` (its source hash); None if
+        no stored version matches. An entry without a hash (an older index) always does."""
         prefix = key.rsplit(":", 1)[0] + ":"
         path = self.path(prefix)
         try:
@@ -54,7 +95,11 @@ class PanelIndex:
                 return None
             self._loaded[prefix] = cached
         entry = cached[1].get(key)
-        return entry.get("html") if entry else None
+        if not entry:
+            return None
+        if not version or entry.get("h", "") in ("", version):
+            return entry.get("html")
+        return next((html for h, html in entry.get("was", ()) if h == version), None)
 
     def read(self, prefix: str) -> dict[str, Any]:
         try:
@@ -90,10 +135,13 @@ class ContextPanel:
 
     PROFILE_KEY = "roamBridgePanelCollapsed"
 
-    def __init__(self, addon: str, index: PanelIndex, collapsed_by_default: bool) -> None:
+    def __init__(self, addon: str, index: PanelIndex | None, collapsed_by_default: bool) -> None:
         self.addon = addon
         self.index = index
         self.collapsed_by_default = collapsed_by_default
+        # Opens a card's link in its app instead, if it can (live.open_in_desktop: a Roam
+        # block in Roam desktop when connected); True when it did.
+        self.opener: Callable[[str], bool] = lambda _url: False
 
     @property
     def collapsed(self) -> bool:
@@ -117,13 +165,15 @@ class ContextPanel:
         note = card.note()
         if not note.note_type().get(MARKER) or SOURCE_ID not in note:
             return text
-        panel = self.index.get(note[SOURCE_ID])
+        if self.index is None:
+            return text
+        panel = self.index.get(note[SOURCE_ID].strip(), note_version(note))
         if not panel:
             return text
         state = " rb-collapsed" if self.collapsed else ""
         return (
             f'{text}<div id="{PANEL_ID}" class="rb-panel{state}">'
-            f'<div class="rb-panel-head" onclick="rbTogglePanel()">Where this card comes from'
+            f'<div class="rb-panel-head" onclick="rbTogglePanel()">Around this card in your notes'
             f' <span class="rb-key">{TOGGLE_KEY.upper()}</span></div>'
             f'<div class="rb-panel-body">{panel}</div></div>'
         )
@@ -141,7 +191,7 @@ class ContextPanel:
         if not message.startswith(MESSAGE):
             return handled
         command, _, argument = message[len(MESSAGE):].partition(":")
-        if command == "open" and argument.startswith(LINK_SCHEMES):
+        if command == "open" and argument.startswith(LINK_SCHEMES) and not self.opener(argument):
             openLink(argument)
         elif command == "collapsed" and mw.pm.profile is not None:
             mw.pm.profile[self.PROFILE_KEY] = argument == "true"
@@ -151,7 +201,4 @@ class ContextPanel:
         if mw.reviewer and mw.reviewer.web:
             mw.reviewer.web.eval("rbTogglePanel();")
 
-
-def panel_folder(addon: str) -> Path:
-    return Path(mw.addonManager.addonsFolder(addon)) / "user_files" / "context"
 

@@ -36,16 +36,17 @@ pytestmark = pytest.mark.e2e
 
 
 @contextlib.contextmanager
-def start_anki(tmp: Path, config: dict) -> Iterator[AnkiProcess]:
+def start_anki(tmp: Path, config: dict, env: dict[str, str] | None = None
+               ) -> Iterator[AnkiProcess]:
     package = build(tmp / "roam_bridge.ankiaddon")
     base = create_base(tmp / "base", PROFILE)
     install_driver_addon(base)
     folder = install_ankiaddon(base, package)
-    defaults = json.loads((ROOT / "config.json").read_text(encoding="utf-8"))
+    defaults = json.loads((ROOT / "addon" / "config.json").read_text(encoding="utf-8"))
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     meta["config"] = {**defaults, **config}
     (folder / "meta.json").write_text(json.dumps(meta))
-    with launch_anki(base, PROFILE, log_path=tmp / "anki.log") as anki:
+    with launch_anki(base, PROFILE, log_path=tmp / "anki.log", extra_env=env) as anki:
         anki.driver.wait_for_collection(timeout=90)
         yield anki
         if anki.proc.poll() is None:
@@ -128,6 +129,34 @@ def test_sync_now_is_idempotent(seeded) -> None:
     assert report["manual"] is True
     assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, SEED_CARDS)
     assert anki.driver.eval("mw.col.mod") == mod_before
+
+
+def test_a_background_sync_of_unchanged_notes_does_not_read_them(seeded) -> None:
+    anki, _ = seeded
+    # Sync now settled the source and recorded it: a background sync only looks at its
+    # files, so a reader that fails shows only when Sync now (which always reads) runs.
+    pipeline = "__import__('sys').modules['roam_bridge.core.pipeline']"
+    anki.driver.exec(
+        f"m = {pipeline}\n"
+        "from roam_bridge.core.model import SourceError\n"
+        "def _not_read(source, *args, **kwargs):\n"
+        "    raise SourceError(source.path, 'was read')\n"
+        "m._e2e_read, m.read = m.read, _not_read\n"
+        "result = True"
+    )
+    try:
+        start = now(anki)
+        anki.driver.exec(f"{GUI}.CONTROLLER.request(manual=False)\nresult = True")
+        report = wait_for_report(anki, start)
+        assert report["errors"] == [], report
+        assert (report["created"], report["updated"], report["unchanged"]) == (
+            0, 0, SEED_CARDS)
+        start = now(anki)
+        anki.driver.trigger_action("Sync now", menu="Tools")
+        report = wait_for_report(anki, start)
+        assert any("was read" in e for e in report["errors"]), report
+    finally:
+        anki.driver.exec(f"m = {pipeline}\nm.read = m._e2e_read\nresult = True")
 
 
 def test_an_edited_export_is_synced_by_the_watcher_and_undo_reverts_it(seeded) -> None:

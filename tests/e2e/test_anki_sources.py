@@ -67,7 +67,7 @@ def test_the_image_is_in_media_and_shown_from_there(logseq) -> None:
     html = driver.wait_for_web_text(name, web="reviewer", timeout=30)
     assert f'src="{name}"' in html
     driver.show_answer()
-    answer = driver.wait_for_web_text('id="rb-panel"', web="reviewer", timeout=30)
+    answer = driver.wait_for_web_text('class="rb-open"', web="reviewer", timeout=30)
     assert f"logseq://graph/{GRAPH}?page=Pictures" in answer, "the Open in Logseq link"
     driver.exec("mw.moveToState('deckBrowser'); result = True")
 

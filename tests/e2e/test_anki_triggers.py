@@ -105,31 +105,57 @@ def test_a_save_that_changes_nothing_starts_no_sync(watched) -> None:
     assert not anki.driver.eval(f"{GUI}.CONTROLLER.running")
 
 
-def test_a_background_sync_defers_kind_changes_and_leaves_mass_removal_alone(watched) -> None:
+def note_of(anki: AnkiProcess, uid: str, expr: str) -> object:
+    return anki.driver.eval(
+        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{uid}\"')[0]){expr}")
+
+
+def restore_seeds(anki: AnkiProcess, folder: Path, stamp: int) -> None:
+    """Land the full seed export again and wait for its background sync."""
+    start = now(anki)
+    drop_export(folder, seed_pages(), stamp)
+    wait_for_report(anki, start, timeout=60)
+
+
+def test_a_background_sync_defers_kind_changes(watched) -> None:
     anki, folder = watched
     pages = seed_pages()
     keep = find(pages, "What is [[knowledge distillation]]")
-    keep["string"] = "{Knowledge distillation} moves knowledge to a smaller model #card"
-    pages[0]["children"] = [b for b in pages[0]["children"]
-                            if "::" in b["string"] or keep in _flatten(b)]
-    kind_before = anki.driver.eval(
-        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{keep['uid']}\"')[0])"
-        ".note_type()['name']")
+    keep["string"] = "{c1:Knowledge distillation} moves knowledge to a smaller model #card"
     start = now(anki)
     drop_export(folder, pages, 1_800_000_000_002)
     report = wait_for_report(anki, start, timeout=60)
-    warnings = " ".join(report["warnings"])
-    assert "deferred to the next manual sync" in warnings
-    assert "left alone" in warnings
-    assert report["orphaned"] == 0 and report["refused"] is False
+    assert "deferred to the next manual sync" in " ".join(report["warnings"])
+    assert note_of(anki, keep["uid"], ".note_type()['name']") == "Roam Bridge Basic"
+    assert "{c1:" not in note_of(anki, keep["uid"], "['Front']")
+    assert anki.driver.eval("mw.app.activeModalWidget() is None")
+    restore_seeds(anki, folder, 1_800_000_000_003)
+
+
+def test_a_background_sync_the_guard_refuses_writes_nothing(watched) -> None:
+    anki, folder = watched
+    pages = seed_pages()
+    keep = find(pages, "What is [[knowledge distillation]]")
+    keep["string"] = "Edited in a suspect export: what is knowledge distillation? #card"
+    pages[0]["children"] = [b for b in pages[0]["children"]
+                            if "::" in b["string"] or keep in _flatten(b)]
+    mod_before = anki.driver.eval("mw.col.mod")
+    front_before = note_of(anki, keep["uid"], "['Front']")
+    start = now(anki)
+    drop_export(folder, pages, 1_800_000_000_004)
+    report = wait_for_report(anki, start, timeout=60)
+    assert report["refused"] is True
+    assert "nothing was written" in " ".join(report["warnings"])
+    shown = anki.driver.eval("__import__('roam_bridge.gui.report_dialog').gui.report_dialog"
+                             f".report_html({GUI}.CONTROLLER.last_report)")
+    assert "held back: nothing was written" in shown and "would orphan" in shown
+    assert anki.driver.eval("mw.col.mod") == mod_before, "not a single write"
+    assert note_of(anki, keep["uid"], "['Front']") == front_before, "not even the edit"
     assert managed_count(anki) == SEED_CARDS
     assert anki.driver.eval(
         f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\" tag:roam::orphaned'))") == 0
-    kind_after = anki.driver.eval(
-        f"mw.col.get_note(mw.col.find_notes('\"SourceID:roam:{GRAPH}:{keep['uid']}\"')[0])"
-        ".note_type()['name']")
-    assert kind_after == kind_before == "Roam Bridge Basic"
-    assert anki.driver.eval("mw.app.activeModalWidget() is None")
+    assert anki.driver.eval("mw.app.activeModalWidget() is None"), "a background sync asks nothing"
+    restore_seeds(anki, folder, 1_800_000_000_005)
 
 
 def _flatten(raw: dict) -> list[dict]:
@@ -145,9 +171,9 @@ def test_closing_the_profile_during_a_sync_never_leaves_it_half_done(tmp_path: P
         driver.exec(
             f"c = {GUI}.CONTROLLER\n"
             "original = c._apply\n"
-            "def closing_apply(col, batch):\n"
+            "def closing_apply(col, batch, progress):\n"
             "    mw.taskman.run_on_main(mw.unloadProfileAndShowProfileManager)\n"
-            "    return original(col, batch)\n"
+            "    return original(col, batch, progress)\n"
             "c._apply = closing_apply\n"
             "c.request(manual=False)\n"
             "result = True"
@@ -180,18 +206,20 @@ def test_settings_are_validated_saved_and_applied(watched) -> None:
     assert warned and "card_tags" in warned[0]
     assert driver.eval(f"{gui}.CONTROLLER.raw_config()['card_tags']") == [
         "card", "flashcard", "anki"], "an invalid value writes nothing"
-    driver.exec(
+    shown = driver.exec(
         f"from roam_bridge.gui.settings_dialog import SettingsDialog\n"
         f"dialog = SettingsDialog(mw, {gui}.CONTROLLER.raw_config(), {gui}.save_settings)\n"
         "dialog.card_tags.setText('card, flashcard, anki, srs')\n"
-        "dialog.depth.setCurrentIndex(1)\n"
+        "dialog.depth_box.setCurrentIndex(1)\n"
         "dialog._accept()\n"
-        "result = True"
+        f"result = {gui}.CONTROLLER._window is not None"
     )
+    assert shown, "the sync that OK starts shows its progress"
     config = driver.eval(f"{gui}.CONTROLLER.raw_config()")
     assert config["card_tags"] == ["card", "flashcard", "anki", "srs"]
     assert config["context_depth"] == 0
     report = wait_for_report(anki, start, timeout=60)
+    assert report["manual"] is True
     assert report["updated"] >= 1, "a new breadcrumb depth updates the cards"
     page_only = driver.eval(
         f"len(mw.col.find_notes('\"SourceID:roam:{GRAPH}:*\" Context:*rb-more*'))")
@@ -227,11 +255,11 @@ def test_a_manual_sync_can_be_cancelled_before_it_writes(watched) -> None:
     pages = seed_pages()
     card = find(pages, "What is [[adaptive compute]]")
     card["string"] = "Cancelled edit: what is [[adaptive compute]]? #card"
-    drop_export(folder, pages, 1_800_000_000_003)
+    drop_export(folder, pages, 1_800_000_000_006)
     mod_before = driver.eval("mw.col.mod")
     reports_before = driver.eval("len(mw._reports)")
     driver.exec(f"{GUI}.CONTROLLER.request(manual=True)\n"
-                "mw.progress._win.wantCancel = True\n"  # what closing the progress window does
+                f"{GUI}.CONTROLLER._window.reject()\n"  # Cancel, Escape or closing the window
                 "result = True")
     driver.wait_until(f"not {GUI}.CONTROLLER.running", timeout=60)
     assert driver.eval("mw.col.mod") == mod_before

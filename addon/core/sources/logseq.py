@@ -37,7 +37,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, is_synthetic, page_uids
-from .outline import FENCE, decode, digest, outside, parse, plain, split_lines, within
+from .files import Budget, Found, read_file, walk
+from .outline import FENCE, decode, digest, parse, plain, split_lines, within
 
 SUFFIX = ".md"
 # A property line: a plain key (no spaces), '::', then a space or the end of the line.
@@ -72,13 +73,15 @@ def read(path: str | Path, graph_name: str) -> Graph:
     if not looks_like(path):
         raise SourceError(path, "not a Logseq graph (no pages/ or journals/ folder)")
     config = _Config.load(path)
-    files = [(rel, journal) for rel, journal in config.page_files(path)]
+    budget = Budget(path)
+    files = list(config.page_files(path, budget))
     if not files:
         raise SourceError(path, "the graph holds no .md pages")
     graph = Graph(source="logseq", name=graph_name, root=str(path))
     with gc_paused():
-        for rel, journal in files:
-            data = _read_bytes(path / rel)
+        for file, journal in files:
+            rel = file.rel
+            data = read_file(file.path, budget)
             graph.file_digests[rel] = digest(data)
             text, _ = decode(data)
             lines = split_lines(text)
@@ -98,7 +101,10 @@ def build_page(
     written (write-back edits those lines). ``plain``: the file's text passed
     ``outline.plain`` (the uids' fast path)."""
     page = Page(title=file_title, path=rel)
-    positions: list[tuple[int, str]] | None = [] if record is not None else None
+    # Bullet lines are listed for write-back, and for a page that opens with text: the
+    # bullets indented below that text are its children.
+    positions: list[tuple[int, str]] | None = (
+        [] if record is not None or _opens_with_text(lines) else None)
     outline = parse(lines, True, page, positions)
     made = outline.blocks
     page_props: list[tuple[str, str]] = []
@@ -134,7 +140,7 @@ def build_page(
     if lead:
         # Text before the first bullet is one block, as Logseq shows it; it has no bullet line,
         # so write-back leaves it alone (not recorded).
-        head.append(_new(graph, uid_of, page, None, "\n".join(lead).strip("\n")))
+        head.append(_lead_block(graph, uid_of, page, lead, made, positions))
     if head:
         page.children[0:0] = head
     if record is not None and positions is not None:
@@ -184,8 +190,10 @@ def _read_block(graph: Graph, uid_of: PageUids, block: Block, text: str) -> None
         # A bullet holding only properties: Roam-style attribute blocks, where it stands.
         text = attributes.pop(0)
         siblings, attributes = attributes, []
-    if uid is not None and uid in graph.blocks:
-        uid = None  # a copied block repeating an id: the first keeps it
+    if uid is not None and (uid in graph.blocks or not uid.isprintable()):
+        # A copied block repeating an id (the first keeps it), or an id with a control
+        # character, which Anki would drop from the stored key: a synthetic uid instead.
+        uid = None
     block.string = text
     block.heading = level
     block.uid = uid = uid or uid_of(text, graph.blocks)
@@ -198,6 +206,46 @@ def _read_block(graph: Graph, uid_of: PageUids, block: Block, text: str) -> None
         into = page.children if parent is None else parent.children
         at = into.index(block) + 1
         into[at:at] = [_new(graph, uid_of, page, parent, a) for a in siblings]
+
+
+def _opens_with_text(lines: list[str]) -> bool:
+    """Whether the file's first line with text is neither a bullet nor a property."""
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            return not stripped.startswith("-") and not (
+                "::" in stripped and _PROPERTY.match(stripped))
+    return False
+
+
+def _lead_block(
+    graph: Graph, uid_of: PageUids, page: Page, lead: list[str], made: list[Block],
+    positions: list[tuple[int, str]] | None,
+) -> Block:
+    """The block of the text before a page's first bullet: a heading if it opens with one
+    (``## Heading #card``), and the parent of the bullets indented below it."""
+    text = "\n".join(lead).strip("\n")
+    level = 0
+    match = _HEADING.match(text) if text[:1] == "#" else None
+    if match:
+        level = len(match.group(1))
+        text = text[match.end():]
+    lead_block = _new(graph, uid_of, page, None, text)
+    lead_block.heading = level
+    if positions:
+        children = []
+        for block, (_, indent) in zip(made, positions, strict=False):
+            if block.parent is not None:
+                continue
+            if not indent:
+                break
+            children.append(block)
+        if children:
+            for child in children:
+                child.parent = lead_block
+            lead_block.children = children
+            page.children[: len(children)] = []
+    return lead_block
 
 
 def _new(graph: Graph, uid_of: PageUids, page: Page, parent: Block | None, text: str) -> Block:
@@ -251,13 +299,6 @@ def _heading_level(value: str) -> int:
     return 2 if value == "true" else 0
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise SourceError(path, f"cannot read file ({err.strerror or err})") from None
-
-
 # Titles and the graph's config -----------------------------------------------------------
 
 
@@ -278,29 +319,24 @@ class _Config:
     def load(cls, root: Path) -> _Config:
         config = root / "logseq" / "config.edn"
         try:
-            return cls(decode(config.read_bytes())[0]) if config.is_file() else cls(None)
-        except OSError:
+            return cls(decode(read_file(config))[0]) if config.is_file() else cls(None)
+        except SourceError:
             return cls(None)
 
-    def page_files(self, root: Path) -> Iterator[tuple[str, bool]]:
-        """(posix path relative to ``root``, is a journal) of every page file, sorted.
-        Symlinks out of ``root`` are not followed (see ``outline.outside``)."""
+    def page_files(self, root: Path, budget: Budget | None = None
+                   ) -> Iterator[tuple[Found, bool]]:
+        """(file, is a journal) for every page file, sorted by path; ``Found.rel`` is the
+        posix path relative to ``root``. Special files and symlinks out of ``root`` are
+        skipped (see ``files.walk``)."""
         real = os.path.realpath(root)
         for folder, journal in ((self.pages_dir, False), (self.journals_dir, True)):
             base = root / folder
             if not base.is_dir() or not within(real, os.path.realpath(base)):
                 continue
-            found = []
-            for dirpath, dirnames, filenames in os.walk(base):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                rel_dir = Path(dirpath).relative_to(root).as_posix()
-                found.extend(
-                    f"{rel_dir}/{name}" for name in filenames
-                    if name.lower().endswith(SUFFIX) and not name.startswith(".")
-                    and not outside(real, os.path.join(dirpath, name))
-                )
-            for rel in sorted(found):
-                yield rel, journal
+            top = base.relative_to(root).as_posix()
+            found = walk(root, lambda name: name.lower().endswith(SUFFIX), budget, top)
+            for file in sorted(found, key=lambda f: f.rel):
+                yield file, journal
 
     def title(self, rel: str, journal: bool) -> str:
         stem = rel.rsplit("/", 1)[-1][: -len(SUFFIX)]
@@ -407,9 +443,9 @@ def _write_file(
         warnings.append(f"{path}: a symlink; ids not written (write them in its target)")
         return {}
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        warnings.append(f"{path}: cannot read file ({err.strerror or err}); ids not written")
+        data = read_file(path)
+    except SourceError as err:
+        warnings.append(f"{err}; ids not written")
         return {}
     if digest(data) != graph.file_digests.get(rel):
         warnings.append(f"{path}: changed since it was read; ids not written (next sync)")

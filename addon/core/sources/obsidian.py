@@ -16,8 +16,10 @@ by name). Structure inside a note:
   page (``tags`` / ``tag`` give ``Tags:: a, b``). Only plain scalars and lists are read;
   nested maps and multi-line scalars are skipped. Inline ``key:: value`` lines stay blocks;
 - ``- [ ]`` / ``- [x]`` tasks read as Roam's ``{{[[TODO]]}}`` / ``{{[[DONE]]}}``;
-- ``%%comments%%`` are dropped; ``![[image.png]]`` becomes ``![image.png](<path in vault>)``
-  when the vault holds the file (looked up by path, then by name anywhere, as Obsidian does);
+- ``%%comments%%`` are dropped; ``![[image.png]]`` becomes ``![image.png](</path in vault>)``
+  (from the vault's root) when the vault holds the file (looked up by path, then by name
+  anywhere, as Obsidian does), and so does ``![alt](image.png)`` when no file of that path is
+  beside the note but one of that name is elsewhere in the vault;
   ``![[Note#^id]]`` becomes the block ref ``((uid))`` when the block exists, and any other
   note embed ``![[Note…]]`` a plain ``[[Note…]]`` link. Links are kept as written.
 
@@ -37,10 +39,11 @@ the read with a SourceError naming it, rather than putting replacement character
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from ..model import (
     RARE_SPACES,
@@ -52,7 +55,8 @@ from ..model import (
     page_uids,
     parse_attribute,
 )
-from .outline import outside
+from .files import Budget, read_file, walk
+from .outline import digest
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".bmp", ".avif", ".tif", ".tiff"}
@@ -68,6 +72,7 @@ _RULE = re.compile(r"(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})\Z")
 _SETEXT = re.compile(r"(?:=+|-{2,})[ \t]*\Z")
 _TASK = re.compile(r"\[([ xX])\](?:[ \t]+|\Z)")
 _EMBED = re.compile(r"!\[\[([^\[\]\n]+?)\]\]")
+_MD_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]\((?:<([^<>\n]+)>|([^()\s<>]+))\)")
 _CODE_SPAN = re.compile(r"```.*?```|`[^`\n]*`", re.S)
 _FM_KEY = re.compile(r"([^\s#:\-\[{'\"][^:]*?|\"[^\"]*\"|'[^']*'):(?:[ \t]+(.*)|[ \t]*)\Z")
 _PLAIN_TAG = re.compile(r"[\w\-/]+\Z")
@@ -93,10 +98,11 @@ def read(
         raise SourceError(root, "no such folder")
     if not root.is_dir():
         raise SourceError(root, "not a folder (an Obsidian vault is a folder of .md notes)")
-    notes, attachments = _scan(root)
+    budget = Budget(root)
+    files, attachments = _scan(root, budget)
     wanted = _Globs(include)
     unwanted = _Globs(exclude)
-    notes = [n for n in notes if (wanted.empty or wanted.match(n)) and not unwanted.match(n)]
+    notes = [n for n in files if (wanted.empty or wanted.match(n)) and not unwanted.match(n)]
     if not notes:
         filtered = " matching the include/exclude patterns" if include or exclude else ""
         raise SourceError(root, f"no Markdown notes{filtered} in this folder")
@@ -105,12 +111,13 @@ def read(
     except ValueError as err:
         raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
-    base = str(root)
     with gc_paused():
         for rel, title in _titles(notes):
             page = graph.add_page(Page(title=title, path=rel))
             vault.by_path[rel.lower()] = page
-            text = _decode(os.path.join(base, rel))
+            data = read_file(files[rel], budget)
+            graph.file_digests[rel] = digest(data)  # a write-back refuses a changed file
+            text = _decode(files[rel], data)
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
@@ -119,41 +126,25 @@ def read(
 # The folder -------------------------------------------------------------------------------
 
 
-def _scan(root: Path) -> tuple[list[str], _Attachments]:
-    """Vault-relative posix paths of the notes (sorted), and the attachments.
+def _scan(root: Path, budget: Budget) -> tuple[dict[str, str], _Attachments]:
+    """The notes, sorted (vault-relative posix path -> the path to open), and the attachments.
 
     Dot-entries are skipped without descending; directory symlinks are not followed (a link
-    back up the tree would loop), nor file symlinks out of the vault (``outline.outside``).
+    back up the tree would loop), nor file symlinks out of the vault; only regular files are
+    listed (see ``files.walk``).
     """
-    notes: list[str] = []
+    notes: dict[str, str] = {}
     others: list[str] = []
-    real = os.path.realpath(root)
-    stack = [""]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(root / folder if folder else root) as it:
-                entries = list(it)
-        except OSError as err:
-            message = f"cannot list folder ({err.strerror or err})"
-            raise SourceError(root / folder, message) from None
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
-            rel = f"{folder}/{name}" if folder else name
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(rel)
-            elif entry.is_symlink() and outside(real, entry.path):
-                continue
-            elif name.lower().endswith(_DRAWINGS):
-                continue  # Excalidraw drawings: a drawing's JSON, not notes
-            elif name[-3:].lower() == ".md":
-                notes.append(rel)
-            else:
-                others.append(rel)
-    notes.sort()
-    return notes, _Attachments(others)
+    for file in walk(root, lambda name: True, budget):
+        rel = file.rel
+        lowered = rel[-14:].lower()
+        if lowered.endswith(_DRAWINGS):
+            continue  # Excalidraw drawings: a drawing's JSON, not notes
+        if lowered[-3:] == ".md":
+            notes[rel] = file.path
+        else:
+            others.append(rel)
+    return dict(sorted(notes.items())), _Attachments(others)
 
 
 class _Attachments:
@@ -185,14 +176,7 @@ def _titles(notes: list[str]) -> list[tuple[str, str]]:
     return [(rel, titles[rel]) for rel in notes]
 
 
-def _decode(file: str) -> str:
-    try:
-        # Unbuffered, by a plain string path: a note is read whole, once. (Errors name a
-        # Path, so the separators are the platform's.)
-        with open(file, "rb", buffering=0) as handle:
-            data = handle.readall()
-    except OSError as err:
-        raise SourceError(Path(file), f"cannot read note ({err.strerror or err})") from None
+def _decode(file: str, data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -268,8 +252,30 @@ class _Vault:
 
     def resolve_embeds(self) -> None:
         for block in self.embeds:
-            block.string = _outside_code(block.string, lambda s, b=block: _EMBED.sub(
-                lambda m: self._embed(m.group(1), b.page), s))
+            block.string = _outside_code(block.string, lambda s, b=block: self._resolve(s, b.page))
+
+    def _resolve(self, text: str, page: Page) -> str:
+        if "![[" in text:
+            text = _EMBED.sub(lambda m: self._embed(m.group(1), page), text)
+        if "](" in text:
+            text = _MD_IMAGE.sub(lambda m: self._image(m, page), text)
+        return text
+
+    def _image(self, m: re.Match[str], page: Page) -> str:
+        """``![alt](src)``: as written when src is a URL or names a file from the note's
+        folder; else the file of that name anywhere in the vault, as Obsidian finds it (its
+        default "shortest path" links name attachments so)."""
+        src = m.group(2) or m.group(3)
+        if "://" in src or src.startswith(("//", "data:", "/")):
+            return m.group(0)
+        name = unquote(src)
+        here = posixpath.normpath(posixpath.join(posixpath.dirname(page.path), name))
+        if here in self.attachments.paths:
+            return m.group(0)
+        found = self.attachments.find(posixpath.basename(name))
+        if not found or "<" in found or ">" in found:
+            return m.group(0)
+        return f"![{m.group(1)}](</{found}>)"
 
     def _embed(self, inner: str, page: Page) -> str:
         target = inner.split("|", 1)[0].strip()
@@ -278,7 +284,8 @@ class _Vault:
         if suffix in IMAGE_SUFFIXES:
             found = self.attachments.find(name)
             if found and "<" not in found and ">" not in found:
-                return f"![{PurePosixPath(found).name}](<{found}>)"
+                # From the vault's root (a leading "/"): the note may be in a subfolder.
+                return f"![{PurePosixPath(found).name}](</{found}>)"
             return f"![[{inner}]]"
         if suffix and suffix != ".md":
             return f"![[{inner}]]"  # a PDF, audio… : nothing we can show
@@ -498,7 +505,7 @@ def _settle(
         made[index].string = "\n".join(lines)
     # By block (identity), so the loop below needs no index; an id line is rare.
     given_to = {made[index]: uid for index, uid in given.items()}
-    embeds_here = "![[" in note or any("![[" in block.string for block in made[:front])
+    embeds_here = "![" in note or any("![" in block.string for block in made[:front])
     for block in made:
         text = block.string
         # An item's one line may have given its uid already (see _parse_note).
@@ -530,7 +537,7 @@ def _settle(
                 uid = uid_of(text, blocks, plain)
             blocks[uid] = block
         block.uid = uid
-        if embeds_here and "![[" in text:
+        if embeds_here and "![" in text:
             embeds.append(block)
 
 
@@ -744,7 +751,8 @@ def _strip_comments(text: str) -> str:
         commented = in_comment
         if fence and not in_comment:
             out.append(line)
-            stripped = line.strip()
+            # A fence opened in a quote or a list item closes there too ("> ```").
+            stripped = line.lstrip(" \t>-*+").strip()
             if stripped.startswith(fence) and not stripped.strip(fence[0]):
                 fence = ""
             continue

@@ -9,8 +9,9 @@ continuation lines are written, given as ``indented``:
 Guarantees: nesting follows indentation (tabs or any number of spaces, consistently or not: a
 bullet deeper than the previous one is its child, otherwise it closes blocks until one is at most
 as deep); inside a code fence every line belongs to the block, even one that looks like a
-bullet; on request the parser lists the line of each bullet, so a writer can edit the file in
-place.
+bullet (in Logseq a fence starts a line, so a ``` in the middle of a line is text; Roam opens
+one anywhere); on request the parser lists the line of each bullet, so a writer can edit the
+file in place.
 A line that merely looks like a bullet in the middle of a block's text (outside a fence) starts a
 new block: the formats themselves do not tell the two apart.
 """
@@ -60,16 +61,6 @@ def decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig"), True
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace"), False
-
-
-def outside(root: str, path: str) -> bool:
-    """Whether the file ``path``, found in the folder ``root`` (given by ``os.path.realpath``),
-    is a symlink that leads out of ``root``, or nowhere. Such links are skipped: a notes folder
-    must not hand a file elsewhere on the disk to a sync, and a dangling one must not stop it."""
-    if not os.path.islink(path):
-        return False
-    target = os.path.realpath(path)
-    return not (within(root, target) and os.path.isfile(target))
 
 
 def within(root: str, target: str) -> bool:
@@ -143,7 +134,7 @@ def parse(
                 current_indent = indent
                 if positions is not None:
                     positions.append((index, indent))
-                if FENCE in text:
+                if FENCE in text and (not indented or text.lstrip().startswith(FENCE)):
                     in_fence = text.count(FENCE) % 2 == 1
                 continue
         if current is None:
@@ -157,7 +148,8 @@ def parse(
             else:
                 line = _dedent(line, current_indent) if in_fence else line.lstrip(" \t")
         more.append(line)
-        if FENCE in line and line.count(FENCE) % 2 == 1:
+        if FENCE in line and line.count(FENCE) % 2 == 1 and (
+                not indented or line.lstrip().startswith(FENCE)):
             in_fence = not in_fence
     if more:
         _finish(current, more)  # type: ignore[arg-type]

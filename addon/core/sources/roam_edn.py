@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, synthetic_uid
-from .exports import newest_export, read_export_bytes
-
-SUFFIXES = (".edn", ".zip")
+from .exports import newest_roam_export, read_export_bytes
+from .roam_json import fallback_uid
 
 _NO_ORDER = 1 << 62  # children without :block/order go last, in datom order
 
@@ -50,7 +49,7 @@ def read(path: str | Path, graph_name: str = "") -> Graph:
     the name the file or folder gives (as for the other readers)."""
     path = Path(path)
     if path.is_dir():
-        path = newest_export(path, SUFFIXES)
+        path = newest_roam_export(path, ("edn",))
     elif not path.exists():
         raise SourceError(path, "no such file or folder")
     data, label = read_export_bytes(path, ".edn")
@@ -69,7 +68,7 @@ def graph_name_of(path: str | Path) -> str:
     path = Path(path)
     try:
         if path.is_dir():
-            path = newest_export(path, SUFFIXES)
+            path = newest_roam_export(path, ("edn",))
         data, _ = read_export_bytes(path, ".edn")
     except SourceError:
         return ""
@@ -167,7 +166,11 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Fast path: Roam's own layout, read with C-level splits, counts and one regex.
 
-_NUMBER_DATOM = re.compile(rb"\[(\d+) :block/(children|order|heading) (-?\d+) ")
+# Numbers of at most _DIGITS digits: a longer one is no entity id or order Roam writes (and
+# past 4,300 digits int() refuses it); it fails the counts below, and the complete reader
+# reads it as a float.
+_DIGITS = 18
+_NUMBER_DATOM = re.compile(rb"\[(\d{1,18}) :block/(children|order|heading) (-?\d{1,18}) ")
 # The bytes Roam's layout is made of ('[', ']', ' ') and those that break it: other
 # separators, comments, character literals. A map from every other byte to nothing.
 _ALL_BUT_SHAPE = bytes(range(256)).translate(None, b"[] \t\n\r\f\v,;\\\x00\x01")
@@ -267,7 +270,8 @@ def _string_heads(outside: list[bytes], hidden: list[tuple[int, int]], tagged: b
     entities = fields[0::3]
     attrs = fields[1::3]
     if (len(fields) != 3 * len(tails) or any(fields[2::3]) or not all(entities)
-            or not all(attrs) or not b"".join(entities).isdigit()):
+            or not all(attrs) or not b"".join(entities).isdigit()
+            or max(map(len, entities), default=0) > _DIGITS):
         return None
     return entities, attrs
 
@@ -537,7 +541,10 @@ class _EdnParser:
         if text[:1] == b":":
             return Keyword(text.decode("utf-8"))
         if _INT.fullmatch(text):
-            return int(text.rstrip(b"N"))
+            digits = text.rstrip(b"N")
+            # No datom of ours holds such a number; as a float it is read in bounded time
+            # and never taken for an entity id or an order.
+            return int(digits) if len(digits) <= _DIGITS + 1 else float(digits)
         if _FLOAT.fullmatch(text):
             return float(text.rstrip(b"M"))
         if text[:1].isdigit():
@@ -581,6 +588,8 @@ def _build_graph(datoms: _Datoms, graph_name: str, label: str) -> Graph:
             for child in pending:
                 string = string_of(child, "")
                 uid = uid_of(child) or synthetic_uid(page.title, string, blocks)
+                if uid in blocks or not uid.isprintable():
+                    uid = fallback_uid(page.title, string, blocks)
                 block = Block(uid, string, page, owner, [], heading_of(child, 0))
                 into.append(block)
                 blocks[uid] = block

@@ -17,7 +17,6 @@ Nothing is ever written to the export.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 import zipfile
@@ -25,8 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
-from .exports import open_zip, zip_members
-from .outline import decode, outside, parse_text, plain
+from .exports import open_zip, read_member, zip_members
+from .files import Budget, Found, read_file, walk
+from .outline import decode, parse_text, plain
 
 SUFFIX = ".md"
 _HEADING = re.compile(r"(#{1,3}) (?=\S)")
@@ -36,14 +36,14 @@ _OTHER_APPS = ("logseq", "pages", "journals", ".obsidian")
 
 def looks_like(path: Path) -> bool:
     """A zip holding .md files, or a folder with .md files that is not a Logseq graph or an
-    Obsidian vault."""
+    Obsidian vault. A folder that cannot be listed within the limits raises SourceError."""
     if path.is_file():
         if path.suffix.lower() != ".zip":
             return False
         try:
-            with zipfile.ZipFile(path) as archive:
+            with open_zip(path) as archive:
                 return any(n.lower().endswith(SUFFIX) for n in archive.namelist())
-        except (zipfile.BadZipFile, OSError):
+        except SourceError:
             return False
     if not path.is_dir() or any((path / name).exists() for name in _OTHER_APPS):
         return False
@@ -53,21 +53,29 @@ def looks_like(path: Path) -> bool:
 def read(path: str | Path, graph_name: str) -> Graph:
     path = Path(path)
     if path.is_dir():
-        files = [(rel, _read_bytes(path / rel)) for rel in sorted(_markdown_files(path))]
-        if not files:
+        budget = Budget(path)
+        found = sorted(_markdown_files(path, budget), key=lambda f: f.rel)
+        if not found:
             raise SourceError(path, "no .md files in this folder; not a Roam Markdown export")
-        root = str(path)
+        graph = Graph(source="roam", name=graph_name, root=str(path))
+        _read_pages(graph, ((file.rel, read_file(file.path, budget)) for file in found))
     elif path.suffix.lower() == ".zip":
-        files = _zip_members(path)
-        root = ""
+        graph = Graph(source="roam", name=graph_name)
+        with open_zip(path) as archive:
+            _read_pages(graph, _zip_files(archive, path))
     elif not path.exists():
         raise SourceError(path, "no such file or folder")
     else:
         raise SourceError(path, "not a Roam Markdown export (expected a .zip or a folder)")
-    graph = Graph(source="roam", name=graph_name, root=root)
+    return graph
+
+
+def _read_pages(graph: Graph, files: Iterator[tuple[str, bytes]]) -> None:
+    """Add a page per (path, bytes); each file's bytes are dropped once it is parsed."""
     with gc_paused():
         for rel, data in files:
             text, _ = decode(data)
+            del data
             # NFC: macOS may give decomposed names, and the title is part of every uid.
             title = unicodedata.normalize("NFC", rel[: -len(SUFFIX)])
             page = graph.add_page(Page(title=title, path=rel))
@@ -78,7 +86,6 @@ def read(path: str | Path, graph_name: str) -> Graph:
                 page.children.insert(0, lead)
                 outline.blocks.insert(0, lead)
             name_blocks(graph, page, outline.blocks, plain(text))
-    return graph
 
 
 def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False) -> None:
@@ -98,30 +105,17 @@ def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False
         blocks[uid] = block
 
 
-def _markdown_files(folder: Path) -> Iterator[str]:
-    """Posix paths, relative to ``folder``, of its .md files (hidden files and folders skipped,
-    and symlinks out of the folder: see ``outline.outside``)."""
-    real = os.path.realpath(folder)
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel_dir = Path(dirpath).relative_to(folder).as_posix()
-        for name in filenames:
-            if (name.lower().endswith(SUFFIX) and not name.startswith(".")
-                    and not outside(real, os.path.join(dirpath, name))):
-                yield name if rel_dir == "." else f"{rel_dir}/{name}"
+def _markdown_files(folder: Path, budget: Budget | None = None) -> Iterator[Found]:
+    """The folder's .md files (hidden files and folders, special files and symlinks out of the
+    folder skipped: see ``files.walk``)."""
+    return walk(folder, lambda name: name.lower().endswith(SUFFIX), budget)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise SourceError(path, f"cannot read file ({err.strerror or err})") from None
-
-
-def _zip_members(path: Path) -> list[tuple[str, bytes]]:
+def _zip_files(archive: zipfile.ZipFile, path: Path) -> Iterator[tuple[str, bytes]]:
     """The .md members of a zip, read in memory (never extracted), in name order."""
-    with open_zip(path) as archive:
-        members = zip_members(archive, path, SUFFIX)
-        if not members:
-            raise SourceError(path, "zip holds no .md file; not a Roam Markdown export")
-        return [(m.filename.replace("\\", "/"), archive.read(m)) for m in members]
+    members = zip_members(archive, path, SUFFIX)
+    if not members:
+        raise SourceError(path, "zip holds no .md file; not a Roam Markdown export")
+    budget = Budget(path)
+    for member in members:
+        yield member.filename.replace("\\", "/"), read_member(archive, member, path, budget)
