@@ -1,7 +1,7 @@
 """``python -m tools.bridge watch``, run as a real process: an API source polled against the fake
 Roam API (edit -> collection latency, request counts while idle), a watched export file, and
 ``--ankiweb`` against Anki's own sync server, where a second device sees the new card and a
-review made there survives the next watch cycle."""
+review made there survives the next watch cycle, and ``--write-back`` into a Logseq folder."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.ankiweb import PASSWORD, Device, SyncServer, running_server
 from tests.fake_roam_api import FakeRoamApi
 from tests.roam import write_export
 from tests.test_live import TOKEN, graph_pages
+from tests.test_write_back import HOLA, LOGSEQ_PAGE, edit_note
 
 ROOT = Path(__file__).resolve().parent.parent
 # Generous: only catches a watch that hangs (speed is measured by make bench).
@@ -222,3 +223,36 @@ def test_watch_ankiweb_sends_new_cards_to_the_phone_and_keeps_its_reviews(
         assert desktop.get_card(card.id).reps == reviewed.reps
     finally:
         desktop.close()
+
+
+def test_watch_writes_an_anki_edit_back_into_a_logseq_folder(tmp_path: Path) -> None:
+    root = tmp_path / "graph"
+    (root / "pages").mkdir(parents=True)
+    (root / "logseq").mkdir()
+    page = root / "pages" / "Spanish.md"
+    page.write_text(LOGSEQ_PAGE, encoding="utf-8")
+    collection = tmp_path / "collection.anki2"
+    args = [str(root), "--collection", str(collection), "--interval", "1", "--graph", "g",
+            "--write-back"]
+    watch = WatchProcess(args, {})
+    try:
+        assert watch.next()["created"] == 3
+    finally:
+        assert watch.stop() == 0
+    col = Collection(str(collection))
+    try:
+        [nid] = col.find_notes(f'"SourceID:{HOLA}"')
+        edit_note(col, nid, "Front", col.get_note(nid)["Front"].replace("mean?", "means?"))
+    finally:
+        col.close()
+
+    watch = WatchProcess(args, {})
+    try:
+        line = watch.next()
+        assert (line["written_back"], line["kept_anki_edits"], line["created"]) == (1, 0, 0)
+        assert page.read_text(encoding="utf-8") == LOGSEQ_PAGE.replace(
+            "**hola** mean? #card", "**hola** means? #card")
+        assert watch.quiet_for(2.5), "the file it wrote is not read as a new change"
+    finally:
+        assert watch.stop() == 0
+    assert notes_of(collection, f'"SourceID:{HOLA}"') == [nid]

@@ -119,12 +119,17 @@ def _add_sync(commands: Any) -> None:
         "--collection", required=True,
         help=f"a collection, or a new {COLLECTION_SUFFIX} file in an existing folder",
     )
-    cmd.add_argument("--graph", default="", help="graph name (default: the source's name)")
-    cmd.add_argument("--deck", default="", help="deck for cards without a deck:: attribute")
     cmd.add_argument("--dry-run", action="store_true",
                      help="plan, list the notes it would change, and write nothing")
     cmd.add_argument("--force", action="store_true", help="allow orphaning most notes")
     cmd.add_argument("--json", action="store_true", help="end with a JSON line of counts")
+    _add_source_options(cmd)
+
+
+def _add_source_options(cmd: Any) -> None:
+    """The flags that say what a source is and how it syncs: one set for sync and watch."""
+    cmd.add_argument("--graph", default="", help="graph name (default: the source's name)")
+    cmd.add_argument("--deck", default="", help="deck for cards without a deck:: attribute")
     cmd.add_argument("--card-tag", action="append", help="a card tag (repeatable)")
     cmd.add_argument(
         "--on-removed", choices=("suspend", "delete", "keep"), default="suspend",
@@ -170,8 +175,8 @@ def _sync_paused(args: argparse.Namespace) -> int:
     options = pipeline.options_for(config, source, force=args.force)
     # Looked at before it is read: an edit made while this run reads it is the next run's.
     ledger = unchanged.Ledger(unchanged.beside(collection))
-    look = None if args.dry_run else ledger.look(args.source, options, unchanged.run_extra(
-        args.graph, args.kind, args.include, args.exclude, args.write_ids))
+    look = None if args.dry_run else ledger.look(args.source, options,
+                                                  unchanged.run_extra(source))
     if look is not None and look.source_as_recorded and collection.exists():
         skipped = _skip_if_unchanged(look, collection)
         if skipped is not None:
@@ -518,15 +523,9 @@ def _add_watch(commands: Any) -> None:
                      help="sync with AnkiWeb around every change (credentials from "
                      "ANKIWEB_USERNAME / ANKIWEB_PASSWORD or the login command)")
     cmd.add_argument("--sync-url", default="", help="a self-hosted sync server instead of AnkiWeb")
-    cmd.add_argument("--graph", default="", help="graph name (default: the source's)")
-    cmd.add_argument("--deck", default="", help="deck for cards without a deck::")
-    cmd.add_argument("--card-tag", action="append", help="a card tag (repeatable)")
-    cmd.add_argument("--on-removed", choices=("suspend", "delete", "keep"), default="suspend")
-    cmd.add_argument("--kind", choices=("auto", *KINDS), default="auto")
-    cmd.add_argument("--brace-clozes", action="store_true", help="read {x} as a cloze")
-    cmd.add_argument("--no-images", action="store_true")
     cmd.add_argument("--json", action="store_true", help="print each sync as one JSON line")
-    cmd.add_argument("--api-base-url", default="", help=argparse.SUPPRESS)
+    cmd.set_defaults(dry_run=False, force=False)
+    _add_source_options(cmd)
 
 
 def _add_login(commands: Any) -> None:
@@ -545,19 +544,16 @@ def _watch(args: argparse.Namespace) -> int:
         if args.interval < 1:
             _say("--interval must be at least 1 second")
             return EXIT_BAD_INPUT
-        options = SyncOptions(
-            cards=CardOptions(card_tags=tuple(args.card_tag or CardOptions().card_tags),
-                              brace_clozes=args.brace_clozes),
-            deck=args.deck or "", on_removed=args.on_removed,
-            download_images=not args.no_images,
-        )
+        source, config = _source_and_config(args)
         read_options = ReadOptions(
             api_token=os.environ.get(roam_api.TOKEN_ENV, ""),
             api_base_url=args.api_base_url or roam_api.DEFAULT_BASE_URL,
         )
+        collection = Path(args.collection)
         return watch.Watch(
-            args.source, Path(args.collection), args.graph, args.kind, options, read_options,
-            args.interval, args.ankiweb, args.sync_url, args.json,
+            source, pipeline.options_for(config, source), read_options, collection,
+            journal_for(collection), watch.Every(args.interval, args.ankiweb, args.sync_url,
+                                                 args.json),
         ).run()
     except watch.WatchError as err:
         _say(str(err))

@@ -3,8 +3,10 @@ source until stopped, and optionally with AnkiWeb, for notes on the phone withou
 
 Every ``--interval`` seconds: a file source is looked at (its fingerprint: a changed export or
 note), an API source is polled (live.py: only what changed since the last poll, and every few
-minutes a sweep for deleted blocks). A change is planned (for an API poll, only the notes it
-touched) and applied as one transaction (a removal the mass-removal guard refuses is left
+minutes a sweep for deleted blocks). A change goes the way ``sync`` takes (core/pipeline.py:
+``--write-ids`` first, then the plan, for an API poll only of the notes it touched; with
+``--write-back`` the edits made in Anki into the notes, then the collection) and is applied as
+one transaction (a removal the mass-removal guard refuses is left
 alone, with a warning); one line is printed per sync that changed something,
 nothing for a quiet turn. A source that cannot be read (Roam desktop closed, the network down)
 prints one line and is tried again on the next turn.
@@ -45,11 +47,12 @@ from anki.errors import DBError
 from anki.sync import SyncAuth
 from anki.sync_pb2 import SyncCollectionResponse
 
-from addon.core import sync, unchanged
-from addon.core.config import SyncOptions
+from addon.core import pipeline, sync, unchanged
+from addon.core.block_writes import Journal
+from addon.core.config import SourceConfig, SyncOptions
 from addon.core.live import LiveSource
 from addon.core.model import Graph, SourceError
-from addon.core.sources.detect import ReadOptions, is_api, read_source
+from addon.core.sources.detect import ReadOptions, is_api
 
 USER_ENV, PASSWORD_ENV = "ANKIWEB_USERNAME", "ANKIWEB_PASSWORD"
 _Required = SyncCollectionResponse.ChangesRequired
@@ -161,14 +164,23 @@ def _opened(collection: Path) -> Iterator[Collection]:
         col.close()
 
 
+@dataclass(frozen=True)
+class Every:
+    """How the watch runs: seconds between turns, AnkiWeb around changes, JSON lines."""
+
+    interval: float
+    ankiweb: bool = False
+    sync_url: str = ""
+    as_json: bool = False
+
+
 class Watch:
-    def __init__(self, source: str, collection: Path, graph: str, kind: str,
-                 options: SyncOptions, read_options: ReadOptions, interval: float,
-                 ankiweb: bool, sync_url: str, as_json: bool) -> None:
-        self.source, self.collection, self.graph, self.kind = source, collection, graph, kind
-        self.options, self.read_options = options, read_options
-        self.interval, self.ankiweb, self.sync_url, self.as_json = (
-            interval, ankiweb, sync_url, as_json)
+    """The same pipeline as ``sync`` (read, ids, plan, write-back, apply), turn after turn."""
+
+    def __init__(self, source: SourceConfig, options: SyncOptions, read_options: ReadOptions,
+                 collection: Path, journal: Journal, every: Every) -> None:
+        self.source, self.options, self.read_options = source, options, read_options
+        self.collection, self.journal, self.every = collection, journal, every
         self.live: LiveSource | None = None
         self.ledger = unchanged.Ledger(unchanged.beside(collection))
         self._seen_print: unchanged.FileStates | None = None
@@ -178,13 +190,13 @@ class Watch:
         signal.signal(signal.SIGTERM, _raise_stop)
         try:
             with _opened(self.collection) as col:
-                link = AnkiWeb.connect(col, self.collection, self.sync_url) if self.ankiweb \
-                    else None
+                link = AnkiWeb.connect(col, self.collection, self.every.sync_url) \
+                    if self.every.ankiweb else None
                 if link is not None:
                     self._say(f"AnkiWeb: {link.sync()} sync")
                 while True:
                     self._turn(col, link)
-                    time.sleep(self.interval)
+                    time.sleep(self.every.interval)
         except (_Stop, KeyboardInterrupt):
             return 0
         finally:
@@ -194,20 +206,22 @@ class Watch:
     def _turn(self, col: Collection, link: AnkiWeb | None) -> None:
         try:
             found = self._read(col)
+            if found is None:
+                return
+            graph, scope, requests, look = found
+            if link is not None:
+                link.sync()  # reviews and notes from other devices first
+            if look is not None:
+                look.compare(col)
+            planned = pipeline.plan(self.source, graph, col, self.options, self.read_options,
+                                    scope=scope)
         except SourceError as err:
             if str(err) != self._last_error:  # one line per new problem, not one per turn
                 print(f"roam-bridge: {err}", file=sys.stderr, flush=True)
             self._last_error = str(err)
             return
         self._last_error = ""
-        if found is None:
-            return
-        graph, scope, requests, look = found
-        if link is not None:
-            link.sync()  # reviews and notes from other devices first
-        if look is not None:
-            look.compare(col)
-        plan = sync.plan(graph, col, self.options, scope=scope)
+        plan = planned.plan
         if link is not None:
             plan.defer_kind_changes()  # a schema change would force a full sync
         if plan.refused:
@@ -216,12 +230,14 @@ class Watch:
             plan.skip_removals()
             print(f"roam-bridge: warning: {plan.refusal}; left alone (sync with --force "
                   "once you have checked the source)", file=sys.stderr, flush=True)
+        pipeline.write_back([planned], self.journal)  # the notes before the collection
         if look is None:
             report = sync.apply(plan, col)
         else:
             with self.ledger.recording(col, [(look, plan)]):
                 report = sync.apply(plan, col)
-        if not (report.created or report.updated or report.orphaned or report.deleted):
+        if not (report.created or report.updated or report.orphaned or report.deleted
+                or report.written_back):
             return
         pushed = link.sync(after_change=True) if link is not None else ""
         self._print(graph, report, requests, pushed)
@@ -231,28 +247,27 @@ class Watch:
         """The graph, the blocks to plan (None: all) and the source's look, or None when
         nothing changed: the source is as the last turn read it, or as the last settled run
         (this watch's or a sync's) left it, with the collection as that run left it."""
-        if is_api(self.source):
+        if is_api(self.source.path):
             if self.live is None:
-                self.live = LiveSource(self.source, self.graph, self.read_options)
+                self.live = LiveSource(self.source.path, self.source.graph, self.read_options)
             pulled = self.live.pull()
             if not pulled.changed:
                 return None
             return pulled.graph, pulled.scope, pulled.refresh.requests, None
-        look = self.ledger.look(self.source, self.options,
-                                unchanged.run_extra(self.graph, self.kind),
-                                hint=self._seen_print)
+        look = self.ledger.look(self.source.path, self.options,
+                                unchanged.run_extra(self.source), hint=self._seen_print)
         if look.files is not None and look.files == self._seen_print:
             return None
         if look.compare(col):
             self._seen_print = look.files
             return None
-        graph = read_source(self.source, self.graph, self.kind, self.read_options)
+        graph = pipeline.read(self.source, self.read_options)
         self._seen_print = look.files
         return graph, None, 0, look
 
     def _print(self, graph: Graph, report: sync.Report, requests: int, pushed: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        if self.as_json:
+        if self.every.as_json:
             line: dict[str, Any] = {**report.counts(), "graph": f"{graph.source}:{graph.name}",
                                     "at": time.time(), "requests": requests,
                                     "ankiweb": pushed}
@@ -260,12 +275,14 @@ class Watch:
             return
         text = (f"{stamp} {graph.source}:{graph.name}: {report.created} created, "
                 f"{report.updated} updated, {report.orphaned} orphaned")
+        if report.written_back:
+            text += f", {report.written_back} Anki edits written back"
         for warning in report.warnings:
             text += f"; warning: {warning}"
         self._say(text + (f"; AnkiWeb: {pushed} sync" if pushed else ""))
 
     def _say(self, text: str) -> None:
-        if not self.as_json or text.startswith("{"):
+        if not self.every.as_json or text.startswith("{"):
             print(text, flush=True)
 
 

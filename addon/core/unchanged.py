@@ -54,7 +54,7 @@ from typing import Any
 from anki.collection import Collection
 
 from .cards import RENDER_VERSION
-from .config import SyncOptions
+from .config import SourceConfig, SyncOptions
 from .model import SourceError
 from .sources import detect
 from .sources.files import Budget, open_regular, walk
@@ -260,11 +260,11 @@ class Ledger:
                 os.unlink(temp)
 
 
-def run_extra(graph: str = "", kind: str = "auto", include: Sequence[str] | None = (),
-              exclude: Sequence[str] | None = (), write_ids: bool = False) -> str:
+def run_extra(source: SourceConfig) -> str:
     """What a CLI run's outcome depends on besides its SyncOptions, as ``extra`` text (the
     same for ``sync`` and ``watch``, so either skips after the other)."""
-    return repr((graph, kind, tuple(include or ()), tuple(exclude or ()), bool(write_ids)))
+    return repr((source.graph, source.kind, tuple(source.include), tuple(source.exclude),
+                 source.write_ids))
 
 
 def settled(plan: SyncPlan) -> bool:
