@@ -25,6 +25,7 @@ demo: $(ENGINE)
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 # Debian libraries Qt WebEngine needs to run Anki headless in the end-to-end tests.
@@ -46,6 +47,7 @@ bench-scale: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .demo .anki-demo dist .bench .pytest_cache .ruff_cache

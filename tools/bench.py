@@ -591,6 +591,7 @@ def _crowd_child(args: argparse.Namespace) -> None:
     col = Collection(str(args.collection))
     basic = col.models.by_name("Basic")
     deck = col.decks.id("Default")
+    assert basic is not None and deck is not None, "a new collection has both"
     for start in range(0, OTHER_NOTES, 10_000):
         requests = []
         for i in range(start, start + 10_000):

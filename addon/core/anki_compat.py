@@ -12,7 +12,7 @@ from typing import Any
 
 from anki.collection import Collection
 from anki.dbproxy import DBProxy
-from anki.models import NotetypeDict
+from anki.models import NotetypeDict, NotetypeId
 from anki.utils import to_json_bytes
 
 # What Anki's package importer writes into the collection's config as the defaults of its
@@ -66,10 +66,10 @@ def forget_undo_history(col: Collection) -> None:
     col.conf.set("roamBridgeRolledBack", int(time.time()))
 
 
-def current_notetype(col: Collection, ntid: int) -> NotetypeDict:
+def current_notetype(col: Collection, ntid: NotetypeId) -> NotetypeDict:
     """The note type as the collection holds it now. ``col.models`` caches note types, and a
     sync that replaced one leaves the cache stale until Anki desktop clears it."""
-    col.models._remove_from_cache(ntid)  # type: ignore[arg-type]
-    notetype = col.models.get(ntid)  # type: ignore[arg-type]
+    col.models._remove_from_cache(ntid)
+    notetype = col.models.get(ntid)
     assert notetype is not None
     return notetype

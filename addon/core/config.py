@@ -162,8 +162,8 @@ def load_config(raw: dict[str, Any]) -> Config:
             highlight_cloze=_typed(raw, "highlight_cloze", bool),
             context_depth=None if depth in (None, "all") else depth,
         ),
-        on_removed=on_removed,  # type: ignore[arg-type]
-        on_conflict=on_conflict,  # type: ignore[arg-type]
+        on_removed=on_removed,
+        on_conflict=on_conflict,
         sync_on_startup=_typed(raw, "sync_on_startup", bool),
         watch=_typed(raw, "watch", bool),
         show_nearby=_typed(raw, "show_nearby", bool),

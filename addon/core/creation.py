@@ -39,12 +39,13 @@ from anki.collection import (
     ImportAnkiPackageOptions,
     ImportAnkiPackageRequest,
 )
+from anki.decks import DeckId
 from anki.import_export_pb2 import ImportAnkiPackageUpdateCondition
 from anki.models import NotetypeDict
 from anki.utils import ids2str
 
 from . import identity
-from .anki_compat import IMPORT_PREFERENCE_KEYS, add_notetype_with_id, current_notetype
+from .anki_compat import IMPORT_PREFERENCE_KEYS, add_notetype_with_id, current_notetype, db
 from .fields import CARD_ROLES, names_with
 
 _NEVER = ImportAnkiPackageUpdateCondition.IMPORT_ANKI_PACKAGE_UPDATE_CONDITION_NEVER
@@ -76,7 +77,7 @@ class NoteToAdd:
     notetype: NotetypeDict
     fields: Sequence[str]
     tags: Sequence[str]
-    deck_id: int
+    deck_id: DeckId
     existing_id: int | None = None
 
 
@@ -160,7 +161,7 @@ class _Builder:
         """Add the notes to the scratch collection; returns their scratch ids, in order."""
         blanks: dict[int, Any] = {}
         names: dict[int, list[str]] = {}
-        decks: dict[int, int] = {}
+        decks: dict[DeckId, DeckId] = {}
         requests = []
         for note in notes:
             ntid = note.notetype["id"]
@@ -171,7 +172,8 @@ class _Builder:
                 names[ntid] = [f["name"] for f in self.notetypes[ntid]["flds"]]
             if note.deck_id not in decks:
                 # The importer maps decks by name, to the user's decks of that name.
-                decks[note.deck_id] = int(scratch.decks.id(self.deck_names[note.deck_id]))
+                decks[note.deck_id] = DeckId(
+                    scratch.decks.id(self.deck_names[note.deck_id]) or 0)
             added = copy.copy(blanks[ntid])
             # Only what card generation reads (the rest is written in _rewrite_ids): the
             # context and source fields are the largest, and Anki would serialise them twice.
@@ -179,7 +181,7 @@ class _Builder:
                             for name, value in zip(names[ntid], note.fields, strict=True)]
             added.guid = note.guid
             added.tags = list(note.tags)
-            requests.append(AddNoteRequest(added, decks[note.deck_id]))  # type: ignore[arg-type]
+            requests.append(AddNoteRequest(added, decks[note.deck_id]))
         for start in range(0, len(requests), _BATCH):
             scratch.add_notes(requests[start : start + _BATCH])
         return [int(r.note.id) for r in requests]
@@ -219,7 +221,7 @@ class _Builder:
 def _derived_ids_in_use(col: Collection, table: str) -> set[int]:
     """Ids in the derived window that the user's collection already has (only notes and
     cards the bridge made, or collisions: a range scan of the primary key)."""
-    return set(col.db.list(
+    return set(db(col).list(
         f"select id from {table} where id >= ? and id < ?",
         identity.ID_FLOOR, identity.ID_FLOOR + identity.ID_SPAN,
     ))
@@ -246,6 +248,6 @@ def _added(col: Collection, notes: Sequence[NoteToAdd], note_ids: list[int]) -> 
     no index on GUIDs, which a lookup by GUID would scan the whole collection for)."""
     wanted = {nid: note for nid, note in zip(note_ids, notes, strict=True)
               if note.existing_id is None}
-    found = {int(nid): guid for nid, guid in col.db.all(
+    found = {int(nid): guid for nid, guid in db(col).all(
         f"select id, guid from notes where id in {ids2str(wanted)}")}
     return {note.key: nid for nid, note in wanted.items() if found.get(nid) == note.guid}

@@ -22,7 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from anki.cards import CardId
 from anki.collection import Collection
+from anki.notes import NoteId
 from anki.utils import ids2str
 
 from . import identity
@@ -39,8 +41,8 @@ class Healing:
     # Extra copies kept because they hold reviews, by key (each is updated like the note).
     kept: dict[str, list[ExistingNote]] = field(default_factory=dict)
     # Notes and cards to delete: copies without the user's work.
-    remove_notes: list[int] = field(default_factory=list)
-    remove_cards: list[int] = field(default_factory=list)
+    remove_notes: list[NoteId] = field(default_factory=list)
+    remove_cards: list[CardId] = field(default_factory=list)
     # User tags of deleted copies, for the note that is kept, by its id.
     tags_for: dict[int, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -80,12 +82,12 @@ def settle_cards(col: Collection, notes: Sequence[ExistingNote], healing: Healin
     key_of = {n.id: n.key for n in notes}
     if not key_of:
         return
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    groups: dict[tuple[NoteId, int], list[CardId]] = defaultdict(list)
     for nid, ord_, cid in db(col).all(
         "select nid, ord, id from cards where nid in (select nid from cards where nid in "
         f"{ids2str(key_of)} group by nid, ord having count() > 1) order by id"
     ):
-        groups[(nid, ord_)].append(cid)
+        groups[(NoteId(nid), ord_)].append(CardId(cid))
     groups = {k: v for k, v in groups.items() if len(v) > 1}
     if not groups:
         return

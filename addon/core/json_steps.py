@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -34,7 +35,16 @@ def _refuse(_constant: str) -> None:
     raise _Unsure
 
 
-_SCAN = json.JSONDecoder(parse_constant=_refuse).scan_once
+# The decoder's one-value scanner (json's own, in C): typeshed leaves it out of JSONDecoder.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(  # type: ignore[attr-defined]
+    parse_constant=_refuse).scan_once
+
+
+def _space(text: str, at: int) -> int:
+    """Where the whitespace from ``at`` ends (the pattern matches the empty string too)."""
+    found = _SPACE.match(text, at)
+    assert found is not None
+    return found.end()
 
 
 def loads(data: bytes) -> Any:
@@ -60,11 +70,11 @@ def _text(data: bytes) -> str:
 
 def _pages(data: bytes) -> list[Any]:
     text = _text(data)
-    space, scan = _SPACE.match, _SCAN
-    at = space(text, 0).end()
+    space, scan = _space, _SCAN
+    at = space(text, 0)
     if text[at] != "[":
         raise _Unsure
-    at = space(text, at + 1).end()
+    at = space(text, at + 1)
     pages: list[Any] = []
     if text[at] == "]":
         at += 1
@@ -72,13 +82,13 @@ def _pages(data: bytes) -> list[Any]:
         while True:
             page, at = scan(text, at)  # one page: the GIL can change hands after it
             pages.append(page)
-            at = space(text, at).end()
+            at = space(text, at)
             if text[at] == "]":
                 at += 1
                 break
             if text[at] != ",":
                 raise _Unsure
-            at = space(text, at + 1).end()
-    if space(text, at).end() != len(text):
+            at = space(text, at + 1)
+    if space(text, at) != len(text):
         raise _Unsure
     return pages

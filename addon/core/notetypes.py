@@ -21,7 +21,7 @@ from anki.collection import Collection
 from anki.models import NotetypeDict, NotetypeId
 
 from . import fields, identity
-from .anki_compat import add_notetype_with_id
+from .anki_compat import add_notetype_with_id, current_notetype
 from .fields import KINDS, Kind
 
 MARKER = "roamBridge"
@@ -154,7 +154,7 @@ def ensure(col: Collection) -> tuple[dict[Kind, NotetypeDict], list[str]]:
             existing[kind] = _create(col, kind)
         elif nt[MARKER].get("version") != VERSION:
             warnings.extend(_upgrade(col, kind, nt))
-            existing[kind] = col.models.get(nt["id"])  # type: ignore[assignment]
+            existing[kind] = current_notetype(col, nt["id"])
     return existing, warnings
 
 

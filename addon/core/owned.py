@@ -17,11 +17,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from anki.cards import CardId
 from anki.collection import Collection
-from anki.models import NotetypeDict
+from anki.decks import DeckId
+from anki.models import NotetypeDict, NotetypeId
+from anki.notes import NoteId
 from anki.utils import ids2str
 
 from . import write_times
+from .anki_compat import db
 from .cards import HASH_LENGTH, Kind
 from .fields import SOURCE, SOURCE_ID
 from .identity import stored_text
@@ -34,7 +38,7 @@ class ExistingNote:
     """A managed note as read from the collection. ``fields`` is empty until loaded."""
 
     def __init__(
-        self, nid: int, guid: str, kind: Kind, notetype_id: int, key: str, tags: str,
+        self, nid: NoteId, guid: str, kind: Kind, notetype_id: NotetypeId, key: str, tags: str,
         stamp: str, names: list[str], mod: int = 0, runs: dict[int, int] | None = None,
     ) -> None:
         self.id, self.guid, self.kind, self.notetype_id, self.key = (
@@ -100,7 +104,7 @@ def _read_type(col: Collection, kind: Kind, nt: NotetypeDict, prefix: str,
                runs: dict[int, int]) -> list[ExistingNote]:
     names = [f["name"] for f in nt["flds"]]
     key_at, source_at = names.index(SOURCE_ID), names.index(SOURCE)
-    rows = col.db.all(
+    rows = db(col).all(
         "select id, guid, tags, key, mod, substr(src, instr(src, ?) + ?, ?) from"
         f" (select id, guid, tags, mod, field_at_index(flds, {key_at}) as key,"
         f" field_at_index(flds, {source_at}) as src from notes where mid = ?)"
@@ -121,7 +125,7 @@ def keys_of_source(col: Collection, types: Mapping[Kind, Iterable[NotetypeDict]]
         for nt in nts:
             names = [f["name"] for f in nt["flds"]]
             key_at = names.index(SOURCE_ID)
-            keys.extend(stored_text(k) for k in col.db.list(
+            keys.extend(stored_text(k) for k in db(col).list(
                 f"select k from (select field_at_index(flds, {key_at}) as k from notes"
                 " where mid = ?) where substr(k, 1, ?) = ?", nt["id"], len(start), start,
             ))
@@ -132,15 +136,15 @@ def load_fields(col: Collection, notes: Iterable[ExistingNote]) -> None:
     by_id = {note.id: note for note in notes if not note.fields}
     if not by_id:
         return
-    for nid, flds in col.db.all(f"select id, flds from notes where id in {ids2str(by_id)}"):
+    for nid, flds in db(col).all(f"select id, flds from notes where id in {ids2str(by_id)}"):
         note = by_id[nid]
         note.fields = dict(zip(note.names, flds.split("\x1f"), strict=False))
 
 
 @dataclass(frozen=True)
 class CardRow:
-    id: int
-    deck_id: int
+    id: CardId
+    deck_id: DeckId
     queue: int
     ord: int
     type: int
@@ -152,7 +156,7 @@ def cards_of(col: Collection, nids: Iterable[int]) -> dict[int, list[CardRow]]:
     ids = list(nids)
     if not ids:
         return cards
-    for cid, nid, did, queue, ord_, type_ in col.db.all(
+    for cid, nid, did, queue, ord_, type_ in db(col).all(
         f"select id, nid, did, queue, ord, type from cards where nid in {ids2str(ids)}"
     ):
         cards[nid].append(CardRow(cid, did, queue, ord_, type_))

@@ -452,7 +452,8 @@ class Renderer:
             return None
         if depth >= REF_DEPTH_LIMIT:
             return None
-        cached = self._ref_cache.get((*cache_key, depth))
+        at_depth = (*cache_key, depth)
+        cached = self._ref_cache.get(at_depth)
         if cached is not None:
             return cached
         outer_cycle, self._cycle_at = self._cycle_at, depth + 1
@@ -462,7 +463,7 @@ class Renderer:
         finally:
             stack.pop()
         if self._cycle_at >= depth:
-            self._ref_cache[(*cache_key, depth)] = result
+            self._ref_cache[at_depth] = result
         self._cycle_at = min(outer_cycle, self._cycle_at)
         return result
 

@@ -33,8 +33,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from anki.cards import CardId
 from anki.collection import Collection, OpChanges
-from anki.models import NotetypeDict
+from anki.decks import DeckId
+from anki.models import NotetypeDict, NotetypeId
 
 from . import (
     guard,
@@ -47,7 +49,7 @@ from . import (
     write_times,
     writing,
 )
-from .anki_compat import forget_undo_history
+from .anki_compat import db, forget_undo_history
 from .block_writes import BlockEdit
 from .cards import CardSpec, ClozeMemory, Kind, collect, key_for
 from .config import SyncOptions
@@ -123,12 +125,12 @@ class Update:
     restored: bool = False
     # Card ordinals the note's content gives cards to; None for an orphan (it has none).
     live_ords: frozenset[int] | None = None
-    suspend: tuple[int, ...] = ()
-    unsuspend: tuple[int, ...] = ()
+    suspend: tuple[CardId, ...] = ()
+    unsuspend: tuple[CardId, ...] = ()
     # The note's content calls for cards it does not have yet (added under derived ids),
     # and the deck its cards are in, where Anki puts a new card of an existing note.
     new_cards: bool = False
-    cards_deck: int | None = None
+    cards_deck: DeckId | None = None
     # Edits made in Anki that the notes do not have (kept, or in conflict), if any.
     anki_edit: AnkiEdit | None = None
     # How the notes can be made to say that edit (see write_back.py), if they can.
@@ -302,7 +304,8 @@ class SyncPlan:
             written_back=len({e.key for e in self.written_back}),
             anki_edits=self.anki_edits,
             written=list(self.written_back),
-            to_write_back=[e for u in self.pending_write_backs for e in u.write_back.edits],
+            to_write_back=[e for u in self.pending_write_backs if u.write_back
+                           for e in u.write_back.edits],
             write_back_problems=dict(self.write_back_problems),
             refused=self.refused,
             warnings=[*self.warnings, *self.healing.warnings],
@@ -575,7 +578,7 @@ def apply_all(
         return report
     with gc_paused():
         try:
-            col.db.transact(lambda: _write(plans, col, report, progress))
+            db(col).transact(lambda: _write(plans, col, report, progress))
         except BaseException:
             forget_undo_history(col)  # its undo step describes changes that are gone
             raise
@@ -588,9 +591,9 @@ def _write(plans: Sequence[SyncPlan], col: Collection, report: Report, progress:
     types, warnings = notetypes.ensure(col)
     report.warnings.extend(warnings)
     decks = writing.Decks(col)
-    decks.ensure(dict.fromkeys(_deck_names(plans)))
+    decks.ensure(list(dict.fromkeys(_deck_names(plans))))
     steps = writing.Steps(col, UNDO_NAME)
-    merged: dict[int, int] = {}
+    merged: dict[NotetypeId, NotetypeId] = {}
     for copy_nt, into in {c["id"]: (c, i) for p in plans for c, i in p.type_merges}.values():
         writing.merge_note_types(col, copy_nt, into, steps)
         merged[copy_nt["id"]] = into["id"]
@@ -631,7 +634,7 @@ def _taken_guids(col: Collection, guids: list[str]) -> set[str]:
     notes (Anki keeps no index on GUIDs)."""
     if not guids:
         return set()
-    return set(guids) & set(col.db.list("select guid from notes"))
+    return set(guids) & set(db(col).list("select guid from notes"))
 
 
 def _not_taken(sync_plan: SyncPlan, taken: set[str], warnings: list[str]) -> list[CardSpec]:
@@ -650,7 +653,7 @@ def _not_taken(sync_plan: SyncPlan, taken: set[str], warnings: list[str]) -> lis
 
 def _apply(
     sync_plan: SyncPlan, col: Collection, types: dict[Kind, NotetypeDict],
-    decks: writing.Decks, merged: dict[int, int], steps: writing.Steps, started: int,
+    decks: writing.Decks, merged: dict[NotetypeId, NotetypeId], steps: writing.Steps, started: int,
 ) -> list[int]:
     """Write one plan; returns the ids of the notes it created."""
     updates = [*sync_plan.updates, *sync_plan.orphans]
@@ -931,7 +934,7 @@ def _attach_card_changes(col: Collection, result: SyncPlan) -> None:
         return
     suspend_orphans = result.options.on_removed == "suspend"
     cards = owned.cards_of(col, (u.note.id for u in pending))
-    names: dict[int, str] = {}
+    names: dict[DeckId, str] = {}
     for update in pending:
         note_cards = cards.get(update.note.id, [])
         if update.live_ords is None:
@@ -940,7 +943,8 @@ def _attach_card_changes(col: Collection, result: SyncPlan) -> None:
             want = {c.id for c in note_cards if c.ord not in update.live_ords}
             update.new_cards = bool(update.live_ords - {c.ord for c in note_cards})
             update.cards_deck = note_cards[0].deck_id if note_cards else None
-        ours_before = set(update.note.state.suspended if update.note.state else ())
+        ours_before = {CardId(c) for c in (update.note.state.suspended if update.note.state
+                                          else ())}
         ours_before &= {c.id for c in note_cards}
         update.suspend = tuple(c.id for c in note_cards if c.id in want and c.queue != -1)
         update.unsuspend = tuple(sorted(ours_before - want))
@@ -951,7 +955,7 @@ def _attach_card_changes(col: Collection, result: SyncPlan) -> None:
         if update.deck is not None and update.note.state is None:
             for c in note_cards:
                 if c.deck_id not in names:
-                    names[c.deck_id] = col.decks.name_if_exists(c.deck_id) or ""  # type: ignore[arg-type]
+                    names[c.deck_id] = col.decks.name_if_exists(c.deck_id) or ""
             if all(names[c.deck_id] == update.deck for c in note_cards):
                 update.deck = None
 
@@ -1021,7 +1025,7 @@ def _notetypes_by_id(col: Collection, types: dict[Kind, NotetypeDict],
     for update in updates:
         ntid = update.note.notetype_id
         if ntid not in by_id:
-            nt = col.models.get(ntid)  # type: ignore[arg-type]
+            nt = col.models.get(ntid)
             assert nt is not None
             by_id[ntid] = nt
     return by_id

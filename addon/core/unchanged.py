@@ -53,6 +53,7 @@ from typing import Any
 
 from anki.collection import Collection
 
+from .anki_compat import db
 from .cards import RENDER_VERSION
 from .config import SourceConfig, SyncOptions
 from .model import SourceError
@@ -82,7 +83,7 @@ def beside(collection: Path) -> Path:
 def collection_state(col: Collection) -> CollectionState:
     """What changes whenever anything in the collection changes: one row of ``col`` (its
     creation, modification and schema times, and its schema version)."""
-    row = col.db.first(_STATE) or (0, 0, 0, 0)
+    row = db(col).first(_STATE) or (0, 0, 0, 0)
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
@@ -315,7 +316,7 @@ def _files(entry: dict[str, Any]) -> FileStates | None:
     files = entry.get("files")
     if not isinstance(files, dict):
         return None
-    return {rel: tuple(state) for rel, state in files.items()}  # type: ignore[misc]
+    return {rel: tuple(state) for rel, state in files.items()}
 
 
 def _same(now: FileStates, then: FileStates | None) -> bool:

@@ -15,10 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from anki.cards import CardId
 from anki.collection import Collection
 from anki.decks import DeckId
-from anki.models import NotetypeDict
-from anki.notes import Note
+from anki.models import NotetypeDict, NotetypeId
+from anki.notes import Note, NoteId
 from anki.utils import ids2str
 
 from . import identity
@@ -49,23 +50,22 @@ class Decks:
 
     def __init__(self, col: Collection) -> None:
         self.col = col
-        self._ids: dict[str, int] = {}
+        self._ids: dict[str, DeckId] = {}
 
     def ensure(self, names: Iterator[str] | Sequence[str]) -> None:
         for name in names:
             self.id(name)
 
-    def id(self, name: str) -> int:
+    def id(self, name: str) -> DeckId:
         found = self._ids.get(name)
         if found is None:
             found = self._ids[name] = self._existing(name) or self._create(name)
         return found
 
-    def _existing(self, name: str) -> int | None:
-        did = self.col.decks.id(name, create=False)
-        return int(did) if did else None
+    def _existing(self, name: str) -> DeckId | None:
+        return self.col.decks.id(name, create=False) or None
 
-    def _create(self, name: str) -> int:
+    def _create(self, name: str) -> DeckId:
         parts = name.split("::")
         for depth in range(1, len(parts)):
             self.id("::".join(parts[:depth]))
@@ -74,7 +74,7 @@ class Decks:
                                    is not None)
         add_deck_with_id(self.col, wanted[0], name)
         # Anki may have normalised the name; the deck is whatever the name now finds.
-        return self._existing(name) or wanted[0]
+        return self._existing(name) or DeckId(wanted[0])
 
 
 def blank_notes(col: Collection, types: Mapping[int, NotetypeDict]) -> dict[int, Note]:
@@ -84,7 +84,7 @@ def blank_notes(col: Collection, types: Mapping[int, NotetypeDict]) -> dict[int,
 
 
 def note_like(blank: Note, fields: Mapping[str, str], tags: Sequence[str], guid: str,
-              nid: int = 0) -> Note:
+              nid: NoteId | None = None) -> Note:
     note = copy.copy(blank)
     note.fields = list(blank.fields)
     for name, value in fields.items():
@@ -93,7 +93,7 @@ def note_like(blank: Note, fields: Mapping[str, str], tags: Sequence[str], guid:
     note.tags = list(tags)
     note.guid = guid
     if nid:
-        note.id = nid  # type: ignore[assignment]
+        note.id = nid
     return note
 
 
@@ -104,15 +104,16 @@ def update_notes(col: Collection, notes: Sequence[Note], steps: Steps) -> None:
 
 
 def change_kinds(
-    col: Collection, moves: Mapping[tuple[int, Kind], list[int]],
+    col: Collection, moves: Mapping[tuple[NotetypeId, Kind], list[NoteId]],
     types: Mapping[Kind, NotetypeDict],
-    field_maps: Mapping[tuple[Kind, Kind], Mapping[str, str]], kinds_of: Mapping[int, Kind],
+    field_maps: Mapping[tuple[Kind, Kind], Mapping[str, str]],
+    kinds_of: Mapping[NotetypeId, Kind],
     steps: Steps,
 ) -> None:
     """Change notes between our note types in place: ``moves`` maps (current note type id,
     new kind) to note ids. Note, card ids and scheduling stay."""
     for (old_ntid, new_kind), nids in moves.items():
-        old_nt = col.models.get(old_ntid)  # type: ignore[arg-type]
+        old_nt = col.models.get(old_ntid)
         assert old_nt is not None
         new_nt = types[new_kind]
         mapping = field_maps[(kinds_of[old_ntid], new_kind)]
@@ -134,7 +135,7 @@ def merge_note_types(col: Collection, copy_nt: NotetypeDict, into: NotetypeDict,
 
 
 def _change_notetype(col: Collection, old_nt: NotetypeDict, new_nt: NotetypeDict,
-                     nids: Sequence[int], mapping: Mapping[str, str]) -> None:
+                     nids: Sequence[NoteId], mapping: Mapping[str, str]) -> None:
     request = col.models.change_notetype_info(
         old_notetype_id=old_nt["id"], new_notetype_id=new_nt["id"]
     ).input
@@ -149,30 +150,31 @@ def _change_notetype(col: Collection, old_nt: NotetypeDict, new_nt: NotetypeDict
     col.models.change_notetype_of_notes(request)
 
 
-def move_cards(col: Collection, by_deck: Mapping[int, list[int]], steps: Steps) -> None:
+def move_cards(col: Collection, by_deck: Mapping[DeckId, list[NoteId]], steps: Steps
+               ) -> None:
     for did, nids in by_deck.items():
         cids = db(col).list(f"select id from cards where nid in {ids2str(nids)}")
         col.set_deck(cids, did)
         steps.fold()
 
 
-def set_suspended(col: Collection, suspend: Sequence[int], unsuspend: Sequence[int],
+def set_suspended(col: Collection, suspend: Sequence[CardId], unsuspend: Sequence[CardId],
                   steps: Steps) -> None:
     if suspend:
-        col.sched.suspend_cards(suspend)  # type: ignore[arg-type]
+        col.sched.suspend_cards(suspend)
         steps.fold()
     if unsuspend:
-        col.sched.unsuspend_cards(unsuspend)  # type: ignore[arg-type]
+        col.sched.unsuspend_cards(unsuspend)
         steps.fold()
 
 
-def remove(col: Collection, note_ids: Sequence[int], card_ids: Sequence[int], steps: Steps
-           ) -> None:
+def remove(col: Collection, note_ids: Sequence[NoteId], card_ids: Sequence[CardId],
+           steps: Steps) -> None:
     if card_ids:
-        col.remove_cards_and_orphaned_notes(card_ids)  # type: ignore[arg-type]
+        col.remove_cards_and_orphaned_notes(card_ids)
         steps.fold()
     if note_ids:
-        col.remove_notes(note_ids)  # type: ignore[arg-type]
+        col.remove_notes(note_ids)
         steps.fold()
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from anki.cards import CardId
 from anki.collection import BrowserColumns, Collection, SearchNode
 from anki.errors import NotFoundError
 from anki.notes import NoteId
@@ -88,8 +89,8 @@ class BrowserSource:
             return
         col = mw.col
         try:
-            nid = item_id if is_note else col.get_card(item_id).nid  # type: ignore[arg-type]
-            note = col.get_note(nid)  # type: ignore[arg-type]
+            nid = NoteId(item_id) if is_note else col.get_card(CardId(item_id)).nid
+            note = col.get_note(nid)
         except NotFoundError:
             return  # a row whose note was just deleted: Anki shows it as such
         if key_of(note) is not None and CONTEXT in note:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aqt
+from anki.notes import NoteId
 from aqt.main import AnkiQt
 from aqt.qt import (
     QDialog,
@@ -112,9 +113,9 @@ class ConflictsDialog(QDialog):
         edit = self._current()
         if edit is None or self.mw.col is None:
             return
-        nid = int(edit.get("note_id", 0))
+        nid = NoteId(int(edit.get("note_id", 0)))
         try:
-            note = self.mw.col.get_note(nid)  # type: ignore[arg-type]
+            note = self.mw.col.get_note(nid)
         except Exception:  # the note was deleted since the sync
             note = None
         source_links.open_block(note)

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from anki.collection import Collection
+from anki.notes import NoteId
 from aqt.main import AnkiQt
 from aqt.operations import QueryOp
 from aqt.operations.tag import add_tags_to_notes
@@ -293,7 +294,8 @@ class SyncController:
             parent=self.mw,
             op=lambda col: self._plan_all(col, config, sources, progress, req),
             success=lambda batch: self._planned(batch, req, config, generation, progress),
-        ).failure(lambda err: self._after_failure(err, req.manual, generation))
+        )
+        op.failure(lambda err: self._after_failure(err, req.manual, generation))
         op.run_in_background()
         self._future = op.future
 
@@ -526,8 +528,8 @@ class SyncController:
                 parent=self.mw)
         self._finish()
 
-    def _pin(self, note_ids: list[int]) -> None:
-        add_tags_to_notes(parent=self.mw, note_ids=note_ids,  # type: ignore[arg-type]
+    def _pin(self, note_ids: Sequence[int]) -> None:
+        add_tags_to_notes(parent=self.mw, note_ids=[NoteId(n) for n in note_ids],
                           space_separated_tags=PINNED).run_in_background()
 
     def _cancelled(self) -> None:

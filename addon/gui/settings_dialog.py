@@ -414,9 +414,10 @@ class SettingsDialog(QDialog):
             tooltip(f"Connected to Roam desktop: graph {target.graph}; press OK to keep it",
                     parent=self)
 
-        connect_desktop(self.mw, target, connected,
-                        lambda message: showWarning(f"Not connected: {message}", parent=self),
-                        editing=editing)
+        def refused(message: str) -> None:
+            showWarning(f"Not connected: {message}", parent=self)
+
+        connect_desktop(self.mw, target, connected, refused, editing=editing)
 
     def _remove(self) -> None:
         row = self.source_list.currentRow()

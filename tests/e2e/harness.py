@@ -72,7 +72,7 @@ class DriverCommandError(AnkiHarnessError):
 def _anki_int_version() -> int | None:
     """Anki's YYMMPP version (``anki.utils.int_version``) if importable here."""
     try:
-        from anki.utils import int_version  # type: ignore
+        from anki.utils import int_version
 
         return int(int_version())
     except Exception:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,7 @@ def _block_ids(pages: list[dict[str, Any]], every: bool) -> dict[str, tuple[int,
     return ids
 
 
-def _walk(blocks: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
+def _walk(blocks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     stack = list(reversed(blocks))
     while stack:
         raw = stack.pop()
