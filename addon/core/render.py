@@ -44,10 +44,11 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
+from .apps import APPS, MARKDOWN_DIALECTS
 from .clozes import ClozeSyntax, number_clozes
 from .marks import Marks
 from .model import Block, Graph, Page
-from .textscan import MARKDOWN_DIALECTS, ClosingIndex, blank, brace_ends, link_ends
+from .textscan import ClosingIndex, blank, brace_ends, link_ends
 
 # Given an image's src as written and the page of the block showing it, the media file name
 # that holds the image (downloaded or copied into Anki's media folder), or None.
@@ -255,7 +256,8 @@ class Renderer:
             _MARKDOWN_EMPHASIS_TAGS if source in MARKDOWN_DIALECTS else _EMPHASIS_TAGS)
         # Obsidian's [[page|alias]]; in Roam a "|" is part of the title.
         self.pipe_aliases = source in MARKDOWN_DIALECTS
-        self.hide_properties = source == "logseq"
+        app = APPS.get(source)
+        self.hide_properties = app is not None and app.block_properties
         self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
         self._names: dict[tuple[bool, ...], frozenset[str]] = {}
         # Uids (and page titles) being rendered inside one another: the cycle guard.

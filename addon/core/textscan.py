@@ -12,9 +12,6 @@ import re
 from collections.abc import Callable
 
 BLANK = "\x00"
-# Graph.source of the dialects written in (CommonMark-like) Markdown: ``$math$``, ``*italic*``
-# and ``~~~`` fences are theirs, not Roam's.
-MARKDOWN_DIALECTS = ("logseq", "obsidian", "markdown")
 
 _BRACES = re.compile(r"[{}]")
 _LINK_TOKENS = re.compile(r"\[\[|\]\]")
