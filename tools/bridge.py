@@ -49,7 +49,8 @@ from addon.core.graphs import GraphMismatch
 from addon.core.model import Graph, SourceError, gc_paused
 from addon.core.render import plain_text
 from addon.core.sources import roam_api
-from addon.core.sources.detect import KINDS, ReadOptions, is_api
+from addon.core.sources.detect import is_api
+from addon.core.sources.registry import KINDS, ReadOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 COLLECTION_SUFFIX = ".anki2"
