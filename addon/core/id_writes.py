@@ -30,12 +30,16 @@ from .sources.files import decode, read_file
 from .sources.logseq import build_page, title_lines
 from .sources.outline import digest
 
+# The apps whose blocks take an ``id::`` line (their reader reads it back as the uid).
+APPS = frozenset({"logseq"})
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
 def write_ids(graph: Graph, card_tags: Iterable[str]) -> list[str]:
     """Write ``id::`` into the graph's card blocks that lack one; returns warnings (files
-    skipped because they changed, or cannot be rewritten)."""
+    skipped because they changed, or cannot be rewritten). A graph of another app: none."""
+    if graph.source not in APPS:
+        return []
     specs = collect(graph, CardOptions(card_tags=tuple(card_tags)))
     blocks = [spec.block for spec in specs if is_synthetic(spec.uid)]
     if not blocks:

@@ -182,8 +182,6 @@ FORMATS: dict[str, Format] = {f.kind: f for f in (
            url_graph=lambda url: roam_local.parse_url(url).graph, connect=_connect_local),
 )}
 KINDS: tuple[str, ...] = tuple(FORMATS)
-API_KINDS: tuple[str, ...] = tuple(k for k, f in FORMATS.items() if f.api)
-WRITABLE_KINDS: tuple[str, ...] = tuple(k for k, f in FORMATS.items() if f.writable)
 EXPORTS: tuple[Format, ...] = tuple(f for f in FORMATS.values() if f.export)
 
 
