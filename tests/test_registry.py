@@ -125,6 +125,8 @@ def test_each_apps_links_use_its_registered_schemes(source: str) -> None:
         assert link.startswith(apps.LINK_SCHEMES), link
     assert len(set(links[:2])) == 2  # a real block opens itself, a synthetic one its page
     assert graph.app_name == app.name
+    # The renderer lets the app's own links in note text through.
+    assert re.fullmatch(apps.TEXT_URL_SCHEMES, app.url_scheme)
 
 
 def test_a_graph_of_no_app_links_nowhere() -> None:

@@ -42,6 +42,8 @@ class App:
     # The graph's name -> its linker; see Linker.
     linker: Callable[[str], Linker]
     dialect: Dialect
+    # The app's own URL scheme, which links in its notes' text may use (``logseq://…``).
+    url_scheme: str
     # Written in (CommonMark-like) Markdown: ``$math$``, ``*italic*``, ``[[page|alias]]``
     # and ``~~~`` fences are its syntax, not Roam's.
     markdown: bool
@@ -88,13 +90,17 @@ def _obsidian(graph: str) -> Linker:
 
 
 APPS: dict[str, App] = {app.source: app for app in (
-    App("roam", "Roam", ("https://roamresearch.com/",), _roam, "roam", markdown=False),
-    App("logseq", "Logseq", ("logseq://",), _logseq, "logseq", markdown=True,
+    App("roam", "Roam", ("https://roamresearch.com/",), _roam, "roam", "roam",
+        markdown=False),
+    App("logseq", "Logseq", ("logseq://",), _logseq, "logseq", "logseq", markdown=True,
         block_properties=True),
-    App("obsidian", "Obsidian", ("obsidian://",), _obsidian, "obsidian", markdown=True),
+    App("obsidian", "Obsidian", ("obsidian://",), _obsidian, "obsidian", "obsidian",
+        markdown=True),
 )}
 SOURCES: tuple[str, ...] = tuple(APPS)
 MARKDOWN_DIALECTS: tuple[str, ...] = tuple(a.source for a in APPS.values() if a.markdown)
+# A regex group of the URL schemes a note's text may link with: the web's and the apps'.
+TEXT_URL_SCHEMES = "(?:https?|{})".format("|".join(a.url_scheme for a in APPS.values()))
 _WEB = ("https://", "http://")
 # What a link on a card or screen may open: the web, and the apps' own schemes.
 LINK_SCHEMES: tuple[str, ...] = (
