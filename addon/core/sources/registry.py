@@ -58,6 +58,9 @@ Reader = Callable[[Path | str, str, ReadOptions], Graph]
 
 @dataclass(frozen=True)
 class Format:
+    """One source format; see the module doc. Only ``kind``, the labels, ``app`` and ``read``
+    are needed by every format; the rest says what else it is and can do."""
+
     kind: str
     label: str  # for the settings dialog: "Roam JSON export"
     help: str  # the dialog's line under a source of this kind
