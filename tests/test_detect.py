@@ -11,14 +11,8 @@ import pytest
 from anki.collection import Collection
 
 from addon.core.model import SourceError
-from addon.core.sources.detect import (
-    default_graph_name,
-    detect_kind,
-    fingerprint,
-    is_notes_folder,
-    read_source,
-    watch_paths,
-)
+from addon.core.sources.detect import default_graph_name, detect_kind, is_notes_folder, read_source
+from addon.core.watching import Fingerprints, watch_paths
 from tests.test_cli import bridge, last_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +39,7 @@ def test_a_notes_folder_holding_an_export_file_is_still_watched_as_notes(
     (folder / stray).write_bytes(b"not an export")
     assert detect_kind(folder) == kind
     assert is_notes_folder(folder)
+    fingerprint = Fingerprints().of
     before = fingerprint(folder)
     note = next(p for p in sorted(folder.rglob("*.md")) if ".obsidian" not in p.parts)
     note.write_text(note.read_text(encoding="utf-8") + "\n- more\n", encoding="utf-8")
@@ -61,8 +56,10 @@ def test_each_seed_format_is_recognised(kind: str, source: Path) -> None:
 def test_an_api_url_is_recognised_without_touching_the_network() -> None:
     assert detect_kind("roam-api://my-graph") == "roam-api"
     assert default_graph_name("roam-api://my-graph") == "my-graph"
-    assert fingerprint("roam-api://my-graph") == ""
+    assert Fingerprints().of("roam-api://my-graph") == ""
+    assert Fingerprints().of("roam-local://my-graph") == ""
     assert watch_paths("roam-api://my-graph") == set()
+    assert watch_paths("roam-local://my-graph") == set()
 
 
 def test_zips_are_recognised_by_what_they_hold(tmp_path: Path) -> None:
@@ -110,6 +107,7 @@ def test_a_notes_folder_fingerprint_follows_its_notes(tmp_path: Path) -> None:
     vault = tmp_path / "vault"
     shutil.copytree(SEEDS / "obsidian", vault)
     assert is_notes_folder(vault)
+    fingerprint = Fingerprints().of
     before = fingerprint(vault)
     assert fingerprint(vault) == before
     note = next(vault.glob("*.md"))

@@ -15,9 +15,10 @@ from anki.collection import Collection
 
 from addon.core import cards, sync
 from addon.core.config import CardOptions, SyncOptions
+from addon.core.id_writes import write_back_ids
 from addon.core.model import Graph, SourceError, is_synthetic, synthetic_uid
 from addon.core.sources import logseq, roam_json
-from addon.core.sources.logseq import format_date, write_back_ids
+from addon.core.sources.logseq import format_date
 from tests.test_cards import Card, rendered_cards
 from tools.formats import logseq as writer
 

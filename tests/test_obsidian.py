@@ -333,14 +333,14 @@ def test_crlf_bom_and_comments(tmp_path: Path) -> None:
     assert tree(page.children) == [("Head", ["a  b", "c", "`%%code%%` stays"])]
 
 
-def test_non_utf8_note_is_a_clear_error_naming_it(tmp_path: Path) -> None:
-    vault = make_vault(tmp_path, {"ok.md": "fine", "latin.md": "caf\xe9".encode("latin-1")})
-    with pytest.raises(SourceError) as err:
-        obsidian.read(vault, "v")
-    assert err.value.path.endswith("latin.md")
-    assert "not UTF-8" in err.value.message and "\n" not in err.value.message
-    graph = obsidian.read(vault, "v", exclude=["latin.md"])  # the way out it suggests
-    assert list(graph.pages) == ["ok"]
+def test_a_non_utf8_note_reads_as_windows_1252_as_in_every_folder_reader(
+    tmp_path: Path,
+) -> None:
+    vault = make_vault(tmp_path, {"ok.md": "fine",
+                                  "latin.md": "caf\xe9 \u2013 ok".encode("cp1252")})
+    graph = obsidian.read(vault, "v")
+    assert [b.string for b in graph.pages["latin"].children] == ["caf\xe9 \u2013 ok"]
+    assert [b.string for b in graph.pages["ok"].children] == ["fine"]
 
 
 def test_images_and_embeds(tmp_path: Path) -> None:

@@ -144,8 +144,9 @@ def test_unknown_format_and_missing_path_are_clear_errors(tmp_path: Path) -> Non
 
 
 def test_fingerprint_changes_with_content_not_with_a_touch(tmp_path: Path) -> None:
-    from addon.core.sources.detect import fingerprint
+    from addon.core.watching import Fingerprints
 
+    fingerprint = Fingerprints().of
     export = write_export(tmp_path / "e.json", [page("P", block("a"))])
     before = fingerprint(export)
     os.utime(export, (3_000_000_000, 3_000_000_000))

@@ -42,13 +42,15 @@ from anki.collection import Collection
 from anki.errors import DBError
 
 from addon.core import graphs, pipeline, preview, sync, unchanged
+from addon.core.apps import SOURCES
 from addon.core.block_writes import Journal
 from addon.core.config import ON_CONFLICT, CardOptions, Config, SourceConfig, SyncOptions
 from addon.core.graphs import GraphMismatch
-from addon.core.model import SOURCE_KINDS, Graph, SourceError, gc_paused
+from addon.core.model import Graph, SourceError, gc_paused
 from addon.core.render import plain_text
 from addon.core.sources import roam_api
-from addon.core.sources.detect import KINDS, ReadOptions, is_api
+from addon.core.sources.detect import is_api
+from addon.core.sources.registry import KINDS, ReadOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 COLLECTION_SUFFIX = ".anki2"
@@ -573,7 +575,7 @@ def _add_rename_graph(commands: Any) -> None:
     cmd.add_argument("old", help="the graph name the notes have now")
     cmd.add_argument("new", help="the graph name to give them")
     cmd.add_argument("--collection", required=True, help="the collection.anki2 file")
-    cmd.add_argument("--source", choices=[k for k in SOURCE_KINDS if k != "markdown"],
+    cmd.add_argument("--source", choices=SOURCES,
                      help="which notes, when the name is used by several kinds")
 
 
@@ -591,7 +593,7 @@ def _rename_graph(args: argparse.Namespace) -> int:
         return code
     try:
         kinds = [args.source] if args.source else [
-            kind for kind in SOURCE_KINDS if graphs.names_in(col, kind).get(args.old)
+            kind for kind in SOURCES if graphs.names_in(col, kind).get(args.old)
         ]
         if not kinds:
             _say(f"{path}: no notes of graph {args.old!r}")

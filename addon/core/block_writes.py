@@ -12,7 +12,8 @@ Guarantees of ``FolderWriter``:
 - a file that changed since the graph was read is not touched (the edit then stays in Anki
   and is reported as a conflict), nor is one whose block text is not found exactly once;
 - each file is replaced atomically (a temporary file beside it, then a rename), and never
-  through a symlink.
+  through a symlink. ``replace_atomically`` is the one "replace if unchanged" of every writer
+  of notes files (id_writes.py uses it too).
 
 Guarantees of ``RoamWriter``: a block whose text in Roam is no longer what the sync read is
 not touched (Roam has no compare-and-set, so the writer asks first, one query for all the
@@ -34,11 +35,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .model import SourceError
-from .sources.files import read_file
-from .sources.outline import decode, digest
+from .sources.files import decode, read_file
+from .sources.outline import digest
+from .sources.registry import Client
 
 
 @dataclass(frozen=True)
@@ -66,24 +68,13 @@ class BlockWriter(Protocol):
     def write(self, edits: Sequence[BlockEdit]) -> Written: ...
 
 
-class RoamClient(Protocol):
-    """What RoamWriter needs of a client (roam_api's and roam_local's have it)."""
-
-    @property
-    def label(self) -> str: ...
-
-    def q(self, query: str, args: list[Any]) -> tuple[Any, float]: ...
-
-    def update_block(self, uid: str, text: str) -> None: ...
-
-
 _STRINGS = "[:find ?u ?s :in $ [?u ...] :where [?b :block/uid ?u] [?b :block/string ?s]]"
 
 
 class RoamWriter:
     """Writes block texts through one of Roam's APIs."""
 
-    def __init__(self, client: RoamClient) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.where = client.label
 
@@ -219,13 +210,13 @@ def _block_id(suffix: str) -> bool:
 
 
 class FileChanged(Exception):
-    pass
+    """The file no longer holds the bytes a replace expected: someone else wrote it."""
 
 
 def replace_atomically(path: Path, new_data: bytes, expected: bytes) -> None:
     """Write ``new_data`` to a temporary file beside ``path``, then swap it in, unless the
-    file no longer holds ``expected`` (checked last, to keep the window for a lost edit
-    tiny)."""
+    file no longer holds ``expected`` (FileChanged; checked last, to keep the window for a
+    lost edit tiny). The file keeps its permissions."""
     mode = path.stat().st_mode & 0o7777
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -29,7 +29,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .textscan import BLANK, MARKDOWN_DIALECTS, brace_ends, mask_literal
+from .apps import MARKDOWN_DIALECTS
+from .textscan import BLANK, brace_ends, mask_literal
 
 # Which number each auto-numbered cloze got: ``(content digest, number)`` in text order; an
 # entry with an empty digest only records the highest number ever given (see number_clozes).

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .sources.registry import KINDS
+
 # The add-on's config.json: the defaults of every setting it holds.
 DEFAULTS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "config.json").read_text(encoding="utf-8"))
@@ -50,10 +52,7 @@ class CardOptions:
         return f"{tags}|{self.highlight_cloze}|{self.context_depth}|{self.brace_clozes}"
 
 
-SOURCE_KINDS = (
-    "auto", "roam-json", "roam-edn", "roam-markdown", "logseq", "obsidian", "roam-api",
-    "roam-local",
-)
+SOURCE_KINDS = ("auto", *KINDS)
 DEFAULT_POLL_INTERVAL: int = DEFAULTS["poll_interval"]
 
 

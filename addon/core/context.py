@@ -15,12 +15,12 @@ from __future__ import annotations
 import html
 import re
 
+from .apps import LINK_SCHEMES
 from .model import Block, Graph, Page
 from .render import Renderer, page_title_text
 
 SHORT_CRUMB = 60
 CONTROL_ATTRIBUTES = frozenset({"deck", "anki_tag", "disable_anki_sync", "direction"})
-LINK_SCHEMES = ("https://", "http://", "logseq://", "obsidian://")
 SEPARATOR = '<span class="rb-sep"> › </span>'
 
 

@@ -24,7 +24,8 @@ import requests
 
 from .model import Graph, SourceError, graph_name
 from .sources import roam_api, roam_local
-from .sources.detect import ReadOptions, is_api, local_target
+from .sources.detect import is_api
+from .sources.registry import ReadOptions, local_target
 from .sources.roam_mirror import Querying, Refresh, RoamMirror
 
 SWEEP_SECONDS = 300.0

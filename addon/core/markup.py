@@ -16,11 +16,10 @@ with what Anki holds before anything is written.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-Dialect = Literal["roam", "logseq", "obsidian"]
+from .apps import Dialect
 
 
 class Unmappable(Exception):

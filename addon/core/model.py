@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
-from urllib.parse import quote
 
-SOURCE_KINDS = ("roam", "logseq", "obsidian", "markdown")
+from .apps import APPS, Linker, app_name
 
 # A key is short and plain: "{{c1::x}}" and "see http://x" must not read as attributes; and a
 # space (or the end) follows "::", so "std::move" and "Studio::Bank::load()" are text.
@@ -98,7 +97,7 @@ class Page:
 class Graph:
     """Pages and blocks of one notes graph, from one source.
 
-    ``source`` is one of SOURCE_KINDS and ``name`` the graph's name; together they prefix every
+    ``source`` is one of ``apps.SOURCES`` and ``name`` the graph's name; together they prefix every
     card key (``roam:my-graph:<uid>``).
     """
 
@@ -156,35 +155,22 @@ class Graph:
         pages.clear()
 
     def link(self, uid: str) -> str:
-        """A URL that opens the block (or page, by page uid) in the app it came from.
+        """A URL that opens the block (or page, by page uid) in the app it came from ("" for
+        a source no app has; see apps.py).
 
         Synthetic uids (``md-…``) name no block the app knows, so they open the block's page.
         """
         block = self.blocks.get(uid)
         page = block.page if block is not None else self._page_by_uid(uid)
-        name = self._quoted_name
-        if self.source == "roam":
-            if is_synthetic(uid):
-                target = page.uid if page is not None and page.uid else ""
-                base = f"https://roamresearch.com/#/app/{name}"
-                return f"{base}/page/{quote(target)}" if target else base
-            return f"https://roamresearch.com/#/app/{name}/page/{quote(uid)}"
-        if self.source == "logseq":
-            base = f"logseq://graph/{name}"
-            if block is not None and not is_synthetic(uid):
-                return f"{base}?block-id={quote(uid, safe='')}"
-            return f"{base}?page={quote(page.title, safe='')}" if page is not None else base
-        if self.source == "obsidian" and page is not None:
-            file = page.path.removesuffix(".md") or page.title
-            if block is not None and not is_synthetic(uid):
-                file = f"{file}#^{uid}"
-            return f"obsidian://open?vault={name}&file={quote(file, safe='')}"
-        return ""
+        linker = self._linker
+        if linker is None:
+            return ""
+        return linker("" if is_synthetic(uid) else uid, block is not None, page)
 
     @cached_property
-    def _quoted_name(self) -> str:
-        # Roam keeps "/" in its URLs' graph part; the deep-link schemes take it as a value.
-        return quote(self.name) if self.source == "roam" else quote(self.name, safe="")
+    def _linker(self) -> Linker | None:
+        app = APPS.get(self.source)
+        return app.linker(self.name) if app is not None else None
 
     def _page_by_uid(self, uid: str) -> Page | None:
         if not uid:
@@ -195,9 +181,7 @@ class Graph:
 
     @property
     def app_name(self) -> str:
-        return {"roam": "Roam", "logseq": "Logseq", "obsidian": "Obsidian"}.get(
-            self.source, "notes"
-        )
+        return app_name(self.source)
 
 
 @contextmanager
@@ -251,18 +235,16 @@ class PageUids(Protocol):
 
 
 def page_uids(page_title: str) -> PageUids:
-    """``synthetic_uid`` for the blocks of one page, made faster for readers of whole files.
+    """``synthetic_uid`` for the blocks of one page, for readers of whole files.
 
     The page's share of the hash is computed once. ``plain=True`` is the caller's word that
     ``text`` holds none of RARE_SPACES (checked once per file); ASCII text is then known to be
-    normalized with a few cheap tests, where ``isprintable`` alone cost as much as the hash.
-    The uids are exactly those of ``synthetic_uid``.
+    normalized with a few tests. The uids are exactly those of ``synthetic_uid``.
     """
     seeded = _blake2b(f"{page_title}\x1f".encode(), digest_size=8).copy
 
     def uid_of(text: str, taken: Container[str] = frozenset(), plain: bool = False) -> str:
-        # Most texts are normalized already, and splitting them into words just to join them
-        # again cost more than the hash. isprintable() rules out every whitespace but " ".
+        # isprintable() rules out every whitespace but " ".
         if (
             (plain and text.isascii() and "\t" not in text and "\n" not in text)
             or text.isprintable()
@@ -284,7 +266,7 @@ def synthetic_uid(page_title: str, text: str, taken: Container[str] = frozenset(
     Identical blocks on one page get ``-2``, ``-3``… in document order, so each still has its
     own key. The key changes when the text changes; sync re-matches such notes by similarity.
     Whitespace is normalized first (runs of any whitespace are one space, none at the ends).
-    ``page_uids`` computes the same uids faster for many blocks of one page.
+    ``page_uids`` computes the same uids for many blocks of one page.
     """
     if text.isprintable() and "  " not in text and len(text.strip(" ")) == len(text):
         normalized = text

@@ -8,8 +8,9 @@
 The add-on and the CLI differ only in how they show progress and what they ask the user
 between the steps (a preview, the removal guard); the order is the contract:
 
-- ``plan`` writes missing ``id::`` into Logseq card blocks first (a source's ``write_ids``),
-  then plans, and finds the writer for the source when its ``write_back`` is on;
+- ``plan`` writes missing ``id::`` into Logseq card blocks first (a source's ``write_ids``,
+  id_writes.py), then plans, and finds the writer for the source when its ``write_back`` is
+  on (what can be written is the source format's, registry.py);
 - ``write_back`` writes the Anki edits the plan found a text for into the notes, journals them
   first (``Journal``: Roam's API has no undo), and turns each note written into its update
   "as the notes now say": so the collection is written after the notes, and a run that stops
@@ -29,16 +30,14 @@ from anki.collection import Collection
 from . import sync
 from .block_writes import BlockEdit, BlockWriter, FolderWriter, Journal, RoamWriter, reverted
 from .config import Config, OnConflict, SourceConfig, SyncOptions
+from .id_writes import write_ids
 from .model import Graph, SourceError
 from .progress import Progress, silent
-from .sources import roam_api, roam_local
-from .sources.detect import ReadOptions, detect_kind, read_source
+from .sources.detect import detect_kind, read_source
 from .sources.files import read_file
 from .sources.outline import digest
-from .writeback import write_ids
+from .sources.registry import FORMATS, Format, ReadOptions, api_format
 
-# The source kinds whose notes can be written (the others are exports: read-only copies).
-WRITABLE_KINDS = ("logseq", "obsidian", "roam-api", "roam-local")
 JOURNAL_NAME = "write-back-journal.jsonl"
 
 
@@ -75,11 +74,13 @@ def plan(
     dry_run: bool = False,
 ) -> Planned:
     """Plan one source (see the module doc). A dry run writes nothing, not even ids."""
-    notices = write_ids(graph, options.cards.card_tags) if source.write_ids and not dry_run \
-        else []
+    fmt = format_of(source) if source.write_ids or options.write_back else None
+    notices = (write_ids(graph, options.cards.card_tags)
+               if fmt is not None and fmt.writes_ids and source.write_ids and not dry_run
+               else [])
     writer: BlockWriter | None = None
     problem = ""
-    if options.write_back and kind_of(source) not in WRITABLE_KINDS:
+    if options.write_back and fmt is not None and not fmt.writable:
         problem = "an export cannot be written"
     elif options.write_back and not dry_run:
         try:
@@ -97,26 +98,19 @@ def plan(
     return planned
 
 
-def kind_of(source: SourceConfig) -> str:
-    return source.kind if source.kind != "auto" else detect_kind(source.path)
+def format_of(source: SourceConfig) -> Format:
+    return FORMATS[source.kind if source.kind != "auto" else detect_kind(source.path)]
 
 
 def writer_for(source: SourceConfig, graph: Graph, read_options: ReadOptions
                ) -> BlockWriter | None:
     """How to write into the source's notes; None for an export."""
-    kind = kind_of(source)
-    if kind in ("logseq", "obsidian"):
+    fmt = format_of(source)
+    if fmt.connect is not None:
+        return RoamWriter(fmt.connect(source.path, graph.name, read_options))
+    if fmt.writes_files:
         return FolderWriter(graph.root or str(Path(source.path).expanduser()),
                             graph.file_digests)
-    if kind == "roam-api":
-        return RoamWriter(roam_api.connect(
-            graph.name, roam_api.token_from(read_options.api_token, graph.name),
-            read_options.api_base_url, notice=read_options.notice))
-    if kind == "roam-local":
-        target = roam_local.parse_url(source.path)
-        return RoamWriter(roam_local.connect(
-            target, roam_local.token_for(target, dict(read_options.local_tokens)),
-            timeout=read_options.local_timeout))
     return None
 
 
@@ -172,11 +166,10 @@ def revert_last(journal: Journal, read_options: ReadOptions
 
 def _writer_at(where: str, edits: Sequence[BlockEdit], read_options: ReadOptions
                ) -> BlockWriter:
-    if roam_api.is_url(where) or roam_local.is_url(where):
-        source = SourceConfig(path=where)
-        graph = Graph("roam", roam_api.parse_url(where) if roam_api.is_url(where)
-                      else roam_local.parse_url(where).graph)
-        writer = writer_for(source, graph, read_options)
+    api = api_format(where)
+    if api is not None and api.url_graph is not None:
+        graph = Graph(api.app, api.url_graph(where))
+        writer = writer_for(SourceConfig(path=where), graph, read_options)
         assert writer is not None
         return writer
     root = Path(where)

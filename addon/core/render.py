@@ -44,10 +44,11 @@ from markdown.inlinepatterns import InlineProcessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AtomicString
 
+from .apps import APPS, MARKDOWN_DIALECTS, TEXT_URL_SCHEMES
 from .clozes import ClozeSyntax, number_clozes
 from .marks import Marks
 from .model import Block, Graph, Page
-from .textscan import MARKDOWN_DIALECTS, ClosingIndex, blank, brace_ends, link_ends
+from .textscan import ClosingIndex, blank, brace_ends, link_ends
 
 # Given an image's src as written and the page of the block showing it, the media file name
 # that holds the image (downloaded or copied into Anki's media folder), or None.
@@ -67,7 +68,7 @@ EMBED_BLOCKS = 200
 
 REF = re.compile(r"\(\(([\w-]{5,})\)\)")
 _HTTP_URL = re.compile(r"https?://[^\s\"'<>]+\Z", re.IGNORECASE)
-_SAFE_URL = re.compile(r"(?:https?|roam|logseq|obsidian)://[^\s\"'<>]+\Z", re.IGNORECASE)
+_SAFE_URL = re.compile(TEXT_URL_SCHEMES + r"://[^\s\"'<>]+\Z", re.IGNORECASE)
 _SCHEME = re.compile(r"[a-zA-Z][\w+.-]*:")
 # A file in Anki's media folder: a bare name, nothing that could climb out or name a scheme.
 _MEDIA_NAME = re.compile(r"[^/\\:\s\"'<>?#]+\Z")
@@ -100,8 +101,8 @@ _UNDER_ITALIC = r"(?<![\w\\])_(?![\s_])(.+?)(?<![\s_\\])_(?![\w])"
 _ATTRIBUTE_START = r"\A[ \t]*([^:`{}()\n]{1,60}?)::(?!:)(?=\s|\Z)"
 _ESCAPE = r"\\([\\`*_{}\[\]()#+\-.!|~=^$<>])"
 _INLINE_MATH = r"(?<![\\$])\$(?=[^\s$])([^$\n]*?[^\s\\$])\$(?![\d$])"
-_AUTOLINK = r"<((?:https?|roam|logseq|obsidian)://[^\s<>]+)>"
-_BARE_URL = (r"(?:https?|roam|logseq|obsidian)://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
+_AUTOLINK = rf"<({TEXT_URL_SCHEMES}://[^\s<>]+)>"
+_BARE_URL = (TEXT_URL_SCHEMES + r"://(?:[^\s<>\[\]()]|\([^\s<>\[\]()]*\))+"
              r"(?<![.,;:!?\"'])")
 _TAG = r"(?<![\w/#&])#([\w\-/]+(?:[.:'’+&@][\w\-/]+)*\+*)"
 # A link's label may hold brackets one level deep ("[[2507.19457] Title](url)") and escaped
@@ -255,7 +256,8 @@ class Renderer:
             _MARKDOWN_EMPHASIS_TAGS if source in MARKDOWN_DIALECTS else _EMPHASIS_TAGS)
         # Obsidian's [[page|alias]]; in Roam a "|" is part of the title.
         self.pipe_aliases = source in MARKDOWN_DIALECTS
-        self.hide_properties = source == "logseq"
+        app = APPS.get(source)
+        self.hide_properties = app is not None and app.block_properties
         self._instances: dict[tuple[int, frozenset[str]], markdown.Markdown] = {}
         self._names: dict[tuple[bool, ...], frozenset[str]] = {}
         # Uids (and page titles) being rendered inside one another: the cycle guard.

@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .apps import TEXT_URL_SCHEMES
+
 BLANK = "\x00"
-# Graph.source of the dialects written in (CommonMark-like) Markdown: ``$math$``, ``*italic*``
-# and ``~~~`` fences are theirs, not Roam's.
-MARKDOWN_DIALECTS = ("logseq", "obsidian", "markdown")
 
 _BRACES = re.compile(r"[{}]")
 _LINK_TOKENS = re.compile(r"\[\[|\]\]")
-_URL = re.compile(r"(?:https?|roam|logseq|obsidian)://[^\s<>]*", re.IGNORECASE)
+_URL = re.compile(TEXT_URL_SCHEMES + r"://[^\s<>]*", re.IGNORECASE)
 # Fences pair up in order (a ``` opens, the next one closes), then inline code.
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.S)
 _TILDE_LINE = re.compile(r"^[ \t]*(~{3,})([^\n]*)$", re.M)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from bs4 import BeautifulSoup, Tag
 
+from .apps import APPS, Dialect
 from .block_writes import BlockEdit
 from .cards import REVERSE_TAG, CardSpec, collect
 from .clozes import ClozeMemory
@@ -33,12 +34,10 @@ from .config import CardOptions
 from .edit_back import block_text
 from .editor_html import editor_stable
 from .fields import role_of
-from .markup import Dialect
 from .model import Block, Graph
 from .note_fields import NoteFields, NoteRenderer
 from .render import ImageResolver
 
-_DIALECTS: dict[str, Dialect] = {"roam": "roam", "logseq": "logseq", "obsidian": "obsidian"}
 _NO_RENDERING = "\x00"  # what a candidate that is no longer this card renders as
 
 
@@ -59,7 +58,8 @@ def propose(
 ) -> Proposal:
     """``edited``: field -> (what the notes say, what Anki says), for the note of ``spec``."""
     proposal = Proposal()
-    dialect = _DIALECTS.get(graph.source)
+    app = APPS.get(graph.source)
+    dialect: Dialect | None = app.dialect if app is not None else None
     if dialect is None:
         proposal.problems = {name: f"{graph.source} notes cannot be written" for name in edited}
         return proposal

@@ -17,8 +17,8 @@ from aqt.qt import QAction, QKeySequence, QMenu, qconnect
 from aqt.utils import askUser, tooltip
 
 from ..core import graphs
+from ..core.apps import SOURCES
 from ..core.config import Config, ConfigError
-from ..core.model import SOURCE_KINDS
 from . import editor_source, source_links
 from .browser_source import BrowserSource
 from .conflicts_dialog import ConflictsDialog
@@ -175,7 +175,7 @@ def _graph_renames(before: dict, after: dict) -> list[tuple[int, str, str, dict[
     for index, source in enumerate(after.get("sources", [])):
         old, new = old_names.get(source.get("path"), ""), source.get("graph", "")
         if old and new and old != new and mw.col is not None:
-            counts = {kind: n for kind in SOURCE_KINDS
+            counts = {kind: n for kind in SOURCES
                       if (n := graphs.names_in(mw.col, kind).get(old, 0))}
             if counts:
                 found.append((index, old, new, counts))

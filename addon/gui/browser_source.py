@@ -32,10 +32,11 @@ from aqt.qt import QMenu, qconnect
 
 from ..core import notetypes
 from ..core.anki_compat import db
+from ..core.apps import app_name as source_app_name
 from ..core.fields import CONTEXT, SOURCE_ID
 from ..core.render import plain_text
 from ..core.state_tags import PINNED, is_pinned
-from .source_links import APP_NAMES, app_name, block_link, key_of, open_block
+from .source_links import app_name, block_link, key_of, open_block
 from .widgets import add_action
 
 COLUMN_KEY = "roamBridgeSource"
@@ -125,7 +126,7 @@ class BrowserSource:
         for prefix, titles in sorted(pages.items()):
             source, graph, _ = prefix.split(":", 2)
             item = SidebarItem(
-                f"{graph} ({APP_NAMES.get(source, source)})", "icons:book-outline.svg",
+                f"{graph} ({source_app_name(source)})", "icons:book-outline.svg",
                 search_node=SearchNode(parsable_text=f'"{SOURCE_ID}:'
                                        f'{_escape(prefix)}*"'),
                 item_type=SidebarItemType.CUSTOM,

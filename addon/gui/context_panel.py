@@ -28,7 +28,7 @@ from aqt.reviewer import Reviewer
 from aqt.utils import openLink
 from aqt.webview import WebContent
 
-from ..core.context import LINK_SCHEMES
+from ..core.apps import LINK_SCHEMES
 from ..core.fields import SOURCE_ID
 from ..core.note_state import NoteState
 from ..core.notetypes import MARKER

@@ -52,9 +52,9 @@ from ..core.config import (
     ConfigError,
 )
 from ..core.model import SourceError
-from ..core.pipeline import WRITABLE_KINDS
 from ..core.sources import roam_api, roam_local
 from ..core.sources.detect import default_graph_name, detect_kind
+from ..core.sources.registry import FORMATS
 from .live import connect_desktop
 
 DEPTHS = (("All parent blocks", "all"), ("The page only", 0), ("The nearest parent", 1),
@@ -64,14 +64,12 @@ REMOVED = {"suspend": "Suspend it and tag it roam::orphaned (restored if the blo
            "delete": "Delete the note and its review history"}
 CONFLICT = {"keep": "Keep both as they are and list it, until I choose (tagged roam::conflict)",
             "notes": "Let the notes win", "anki": "Let Anki win (written back where it can be)"}
-KIND_LABELS = {"auto": "Detect from the path", "roam-json": "Roam JSON export",
-               "roam-edn": "Roam EDN export", "roam-markdown": "Roam Markdown export",
-               "logseq": "Logseq graph", "obsidian": "Obsidian vault",
-               "roam-api": "Roam graph through the API",
-               "roam-local": "Roam desktop (Local API)"}
-# Which per-source fields apply to which kind of source.
-FOR_KIND = {"include": ("obsidian",), "exclude": ("obsidian",), "write_ids": ("logseq",),
-            "write_back": WRITABLE_KINDS, "token": ("roam-api",), "base_url": ("roam-api",)}
+KIND_LABELS = {"auto": "Detect from the path", **{k: f.label for k, f in FORMATS.items()}}
+# The per-source fields that not every kind has, by the setting each edits (which kinds have
+# it is the registry's: Format.applies).
+KIND_FIELDS = {"include": "include", "exclude": "exclude", "write_ids": "write_ids",
+               "write_back": "write_back", "token": "roam_api_token",
+               "base_url": "roam_api_base_url"}
 SAVE = Callable[[dict[str, Any]], None]
 
 
@@ -328,8 +326,9 @@ class SettingsDialog(QDialog):
         self.write_back.setChecked(bool(source and source.get("write_back")))
         visible = {"kind": source is not None, "graph": source is not None,
                    "deck": source is not None}
-        visible.update({name: source is not None and kind in kinds
-                        for name, kinds in FOR_KIND.items()})
+        fmt = FORMATS.get(kind)
+        visible.update({name: source is not None and fmt is not None and fmt.applies(setting)
+                        for name, setting in KIND_FIELDS.items()})
         for name, widget in (("kind", self.kind), ("graph", self.graph), ("deck", self.deck),
                              ("include", self.include), ("exclude", self.exclude),
                              ("write_ids", self.write_ids), ("write_back", self.write_back),
@@ -481,13 +480,7 @@ class SettingsDialog(QDialog):
 
 
 def _source_help(kind: str) -> str:
-    if kind == "obsidian":
-        return "An Obsidian vault: Include and Exclude choose its notes."
-    if kind == "logseq":
-        return ("A Logseq graph: with 'Write id::', each card block gets a stable id:: line, "
-                "so editing its text keeps the same note.")
-    if kind == "roam-api":
-        return "A Roam graph read through the backend API: it needs the graph's API token."
-    if kind:
-        return "A Roam export: nothing else to set."
-    return "Roam Bridge cannot tell what this is (is the path still there?)."
+    fmt = FORMATS.get(kind)
+    if fmt is None:
+        return "Roam Bridge cannot tell what this is (is the path still there?)."
+    return fmt.help

@@ -24,14 +24,14 @@ from aqt import gui_hooks, mw
 from aqt.qt import QApplication, QMenu, qconnect
 from aqt.utils import getText, openLink, tooltip
 
+from ..core.apps import LINK_SCHEMES
+from ..core.apps import app_name as source_app_name
 from ..core.block_links import uid_in
-from ..core.context import LINK_SCHEMES
 from ..core.fields import SOURCE_ID
 from ..core.notetypes import MARKER
 from .widgets import add_action
 
 OPEN_KEY = "g"
-APP_NAMES = {"roam": "Roam", "logseq": "Logseq", "obsidian": "Obsidian"}
 _OPEN_LINK = re.compile(r'<a class="rb-open" href="([^"]*)"')
 
 
@@ -58,7 +58,7 @@ def graph_of(key: str) -> tuple[str, str]:
 
 def app_name(note: Note | None) -> str:
     key = key_of(note)
-    return APP_NAMES.get(graph_of(key)[0], "your notes") if key else "your notes"
+    return source_app_name(graph_of(key)[0] if key else "")
 
 
 def block_link(note: Note | None) -> str | None:

@@ -7,7 +7,8 @@ newest export (which reports being rewritten in place), never every file in it: 
 folder holds thousands. A notes folder (Logseq, Obsidian, Markdown) has its folders watched
 and is also polled, since a note rewritten in place is reported by no folder's events. Bursts
 of events are debounced, the checks run off the main thread, and a save that changed nothing
-triggers nothing. A Roam API source is not watched.
+triggers nothing (core/watching.py: the fingerprints and paths). An API source is not
+watched.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from aqt.main import AnkiQt
 from aqt.operations import QueryOp
 from aqt.qt import QFileSystemWatcher, QObject, QTimer, qconnect
 
-from ..core.sources import roam_api
-from ..core.sources.detect import fingerprint, is_notes_folder, watch_paths
+from ..core.sources.detect import is_api, is_notes_folder
+from ..core.watching import Fingerprints, watch_paths
 
 DEBOUNCE_MS = 1500
 POLL_MS = 30_000
@@ -31,14 +32,14 @@ MAX_WATCHED_FOLDERS = 200
 Survey = tuple[dict[str, str], set[str], bool]
 
 
-def survey(sources: list[str]) -> Survey:
+def survey(sources: list[str], fingerprints: Fingerprints) -> Survey:
     """Each source's fingerprint, the paths to watch for it, and whether any source needs
     polling (worker thread)."""
     prints: dict[str, str] = {}
     paths: set[str] = set()
     poll = False
     for source in sources:
-        prints[source] = fingerprint(source)
+        prints[source] = fingerprints.of(source)
         with contextlib.suppress(OSError):
             paths.update(sorted(watch_paths(source))[:MAX_WATCHED_FOLDERS])
             poll = poll or is_notes_folder(source)
@@ -53,6 +54,7 @@ class SourceWatcher(QObject):
         self.sources: list[str] = []
         self.seen: dict[str, str] = {}
         self.generation = 0
+        self.fingerprints = Fingerprints()
         self._watcher: QFileSystemWatcher | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -66,7 +68,7 @@ class SourceWatcher(QObject):
         """Watch these source paths (replacing any earlier set); their current state counts
         as already synced."""
         self.stop()
-        self.sources = [p if roam_api.is_url(p) else str(Path(p).expanduser()) for p in sources]
+        self.sources = [p if is_api(p) else str(Path(p).expanduser()) for p in sources]
         if not self.sources:
             return
         self._watcher = QFileSystemWatcher(self)
@@ -87,10 +89,10 @@ class SourceWatcher(QObject):
         self._timer.start()
 
     def _survey(self, initial: bool) -> None:
-        sources, generation = list(self.sources), self.generation
+        sources, generation, prints = list(self.sources), self.generation, self.fingerprints
         QueryOp(
             parent=self.mw,
-            op=lambda _col: survey(sources),
+            op=lambda _col: survey(sources, prints),
             success=lambda found: self._surveyed(found, generation, initial),
         ).failure(lambda _err: None).without_collection().run_in_background()
 

@@ -8,9 +8,13 @@
 - ``walk`` lists a notes folder without recursion, at most ``limits.MAX_FOLDER_DEPTH`` levels
   deep, and yields only regular files: dot-entries are left out, folder symlinks are not
   followed, file symlinks that lead out of the folder (or nowhere) are skipped;
+- ``decode`` is the one way every folder and zip reader turns a file's bytes into text:
+  UTF-8 (a BOM dropped), else Windows-1252, so a file one reader reads no other refuses;
+- ``note_folders`` lists the folders of a notes folder that may hold notes (for detection and
+  the watcher), without recursion and within ``limits.MAX_FOLDER_DEPTH``;
 - ``display_name`` turns a name the file system gives that is not valid Unicode (bytes that
-  are not UTF-8, on Linux) into readable text for titles and messages; the file is still
-  opened by its real name.
+  are not UTF-8, on Linux) into readable text for titles and messages, as ``decode`` reads
+  bytes; the file is still opened by its real name.
 
 Every failure is a SourceError naming the file and, past a limit, the limit.
 """
@@ -21,6 +25,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from ..limits import MAX_FILE_BYTES, MAX_FILES, MAX_FOLDER_DEPTH, MAX_TOTAL_BYTES
@@ -31,6 +36,8 @@ from .outline import within
 # would hang before fstat could tell it is no file. (Windows has no FIFOs and no flag.)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _CHUNK = 1024**2
+# Folders a notes folder keeps for itself: never notes, never watched.
+_SKIPPED_DIRS = frozenset({".git", ".obsidian", ".trash", "logseq", "node_modules"})
 
 
 def size_text(n: int) -> str:
@@ -94,8 +101,8 @@ def read_file(path: str | os.PathLike[str], budget: Budget | None = None,
                 budget.take(size)
             parts: list[bytes] = []
             total = 0
-            # The whole file and one byte more, so that one read usually finds the end; a
-            # file that grows while it is read is read on in chunks, up to the limit.
+            # One byte more than its size, to see the end; a file that grows while it is
+            # read is read on in chunks, up to the limit.
             want = size + 1
             while chunk := handle.read(want):
                 total += len(chunk)
@@ -165,9 +172,43 @@ def walk(
             yield Found(rel, entry.path)
 
 
+def decode(data: bytes) -> tuple[str, bool]:
+    """File bytes -> (text, whether they were valid UTF-8). A UTF-8 BOM is dropped.
+
+    Anything else is read as Windows-1252 (the usual non-UTF-8 encoding of notes written on
+    Windows), so one odd file never stops a sync; undefined bytes become U+FFFD. Writers keep
+    to the UTF-8 ones (they would not write the rest back as it was).
+    """
+    try:
+        return data.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), False
+
+
+def note_folders(root: Path) -> Iterator[Path]:
+    """The folders of a notes folder that may hold notes, ``root`` first, without recursion;
+    dot-folders and the apps' own (``logseq/``, ``.obsidian/``…) are left out, and so is
+    anything deeper than ``MAX_FOLDER_DEPTH`` (reading such a folder fails and says so)."""
+    pending = [(str(root), 0)]
+    while pending:
+        folder, depth = pending.pop()
+        yield Path(folder)
+        if depth >= MAX_FOLDER_DEPTH:
+            continue
+        try:
+            with os.scandir(folder) as entries:
+                pending.extend(
+                    (entry.path, depth + 1) for entry in entries
+                    if entry.name not in _SKIPPED_DIRS and not entry.name.startswith(".")
+                    and entry.is_dir(follow_symlinks=False)
+                )
+        except OSError:
+            continue
+
+
 def display_name(name: str) -> str:
     """``name`` as readable text: itself when it is valid Unicode; otherwise its bytes read as
-    UTF-8 or, failing that, as Windows-1252 (as note files are read); a name with halves of
+    UTF-8 or, failing that, as Windows-1252 (as ``decode`` reads files); a name with halves of
     UTF-16 pairs (Windows) keeps the rest, with U+FFFD for each half."""
     try:
         name.encode("utf-8")

@@ -1,7 +1,6 @@
 """Logseq graph folder (``pages/``, ``journals/``, ``logseq/config.edn``) -> Graph with source
-"logseq", and the opt-in write-back of ``id::`` properties into card blocks.
+"logseq". The folder is only read (id_writes.py writes ``id::`` lines, when asked to).
 
-Reading:
 - Blocks are ``- `` bullets nested by tabs (or spaces); a block's further lines are indented to
   its text; code fences stay verbatim.
 - ``key:: value`` lines right after a block's first line are its properties. ``id::`` is the
@@ -17,28 +16,22 @@ Reading:
   ``:journal/page-title-format`` (Logseq's default gives "Jan 15th, 2024").
 - ``.org`` files, whiteboards and ``logseq/bak`` are not read.
 
-Writing (only ``write_back_ids``, only when the user turned write-back on): inserts an
-``id::`` line under each given card block that lacks one, one atomic replace per file, and
-never touches a file whose bytes changed since the graph was read.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import datetime as dt
 import os
 import re
-import tempfile
 import unicodedata
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
-from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, is_synthetic, page_uids
-from .files import Budget, Found, read_file, walk
-from .outline import FENCE, decode, digest, parse, plain, split_lines, within
+from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, page_uids
+from .files import Budget, Found, decode, read_file, walk
+from .outline import FENCE, digest, parse, plain, split_lines, within
 
 SUFFIX = ".md"
 # A property line: a plain key (no spaces), '::', then a space or the end of the line.
@@ -47,7 +40,6 @@ _HEADING = re.compile(r"(#{1,6}) (?=\S)")
 _DRAWER = re.compile(
     r"^[ \t]*:(LOGBOOK|PROPERTIES):[ \t]*\n.*?^[ \t]*:END:[ \t]*(\n|\Z)", re.M | re.S
 )
-_LINE_END = re.compile(r"(\r\n|\r|\n)")
 # Properties Logseq keeps for itself: never shown, never attributes.
 _INTERNAL = frozenset({
     "id", "collapsed", "heading", "title", "filters", "background-color", "ls-type",
@@ -402,122 +394,3 @@ def _ordinal(day: int) -> str:
     if 11 <= day % 100 <= 13:
         return "th"
     return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
-
-
-# Write-back ------------------------------------------------------------------------------
-
-
-def write_back_ids(graph: Graph, blocks: Iterable[Block]) -> tuple[dict[str, str], list[str]]:
-    """Give each listed block that lacks an ``id::`` a new uuid, written into its file.
-
-    Per file: the file must still hold exactly the bytes the graph was read from (else it is
-    skipped with a warning: the user or Logseq changed it since), the lines are inserted, and
-    the new file replaces the old atomically (a temporary file in the same folder, then
-    ``os.replace``). Returns (old uid -> new uid, warnings); ``graph`` is updated to the new
-    uids, so the caller plans against what the folder now says.
-    """
-    by_file: dict[str, list[Block]] = {}
-    for block in blocks:
-        if is_synthetic(block.uid) and graph.blocks.get(block.uid) is block and block.page.path:
-            by_file.setdefault(block.page.path, []).append(block)
-    mapping: dict[str, str] = {}
-    warnings: list[str] = []
-    for rel, targets in by_file.items():
-        written = _write_file(graph, rel, targets, warnings)
-        for block, new in written.items():
-            mapping[block.uid] = new
-            block.uid = new
-    if mapping:
-        graph.blocks = {
-            mapping.get(uid, uid): block for uid, block in graph.blocks.items()
-        }
-    return mapping, warnings
-
-
-def _write_file(
-    graph: Graph, rel: str, targets: list[Block], warnings: list[str]
-) -> dict[Block, str]:
-    path = Path(graph.root) / rel
-    if path.is_symlink():
-        # os.replace would put a plain file where the link was, forking the page from its target.
-        warnings.append(f"{path}: a symlink; ids not written (write them in its target)")
-        return {}
-    try:
-        data = read_file(path)
-    except SourceError as err:
-        warnings.append(f"{err}; ids not written")
-        return {}
-    if digest(data) != graph.file_digests.get(rel):
-        warnings.append(f"{path}: changed since it was read; ids not written (next sync)")
-        return {}
-    text, utf8 = decode(data)
-    if not utf8:
-        warnings.append(f"{path}: not UTF-8; ids not written, to keep the file as it is")
-        return {}
-    parts = _LINE_END.split(text)
-    lines, ends = parts[0::2], [*parts[1::2], ""]
-    # Rebuild the page from the same bytes, so its blocks get the same uids as in the graph.
-    record: list[tuple[Block, int, str, str]] = []
-    scratch = Graph(source=graph.source, name=graph.name)
-    title = targets[0].page.title
-    build_page(scratch, rel, lines, title, record)
-    bullets = {block.uid: (line, indent, raw) for block, line, indent, raw in record}
-    inserts: dict[int, list[str]] = {}
-    written: dict[Block, str] = {}
-    for block in targets:
-        bullet = bullets.get(block.uid)
-        if bullet is None:
-            warnings.append(f"{path}: block {block.uid} has no bullet of its own; id not written")
-            continue
-        line, indent, raw = bullet
-        new = str(uuid.uuid4())
-        after = line + title_lines(raw.split("\n")) - 1
-        inserts.setdefault(after, []).append(f"{indent}  id:: {new}")
-        written[block] = new
-    if not written:
-        return {}
-    newline = ends[0] or "\n"
-    out: list[str] = []
-    for index, (line, end) in enumerate(zip(lines, ends, strict=True)):
-        out.append(line)
-        for extra in inserts.get(index, ()):
-            out.append(end or newline)
-            out.append(extra)
-        out.append(end)
-    new_data = "".join(out).encode()
-    if data.startswith(codecs.BOM_UTF8):
-        new_data = codecs.BOM_UTF8 + new_data
-    try:
-        _replace_atomically(path, new_data, data)
-    except _Changed:
-        warnings.append(f"{path}: changed while ids were written; ids not written (next sync)")
-        return {}
-    except OSError as err:
-        warnings.append(f"{path}: cannot write file ({err.strerror or err}); ids not written")
-        return {}
-    graph.file_digests[rel] = digest(new_data)
-    return written
-
-
-class _Changed(Exception):
-    pass
-
-
-def _replace_atomically(path: Path, new_data: bytes, expected: bytes) -> None:
-    """Write ``new_data`` to a temporary file beside ``path``, then swap it in, unless the file
-    no longer holds ``expected`` (checked last, to keep the window for a lost edit tiny)."""
-    mode = path.stat().st_mode & 0o7777
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(new_data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        if path.read_bytes() != expected:
-            raise _Changed
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

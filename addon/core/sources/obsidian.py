@@ -32,9 +32,9 @@ that is not ``.md`` (attachments are only looked up, for images). ``include`` / 
 are glob patterns on the vault-relative posix path: ``*`` and ``?`` stay within one folder,
 ``**`` spans folders, and a pattern that matches a folder covers everything in it.
 
-Guarantees: the vault is only read, never written (no file, no timestamp). Text is read as
-UTF-8 (a BOM is ignored, CRLF/CR line ends become LF); a note that is not valid UTF-8 stops
-the read with a SourceError naming it, rather than putting replacement characters on cards.
+Guarantees: the vault is only read, never written (no file, no timestamp). Text is decoded
+as every folder reader decodes it (``files.decode``: UTF-8, a BOM ignored, else
+Windows-1252); CRLF/CR line ends become LF.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from ..model import (
     page_uids,
     parse_attribute,
 )
-from .files import Budget, read_file, walk
+from .files import Budget, decode, read_file, walk
 from .outline import digest
 
 IMAGE_SUFFIXES = frozenset(
@@ -117,7 +117,7 @@ def read(
             vault.by_path[rel.lower()] = page
             data = read_file(files[rel], budget)
             graph.file_digests[rel] = digest(data)  # a write-back refuses a changed file
-            text = _decode(files[rel], data)
+            text = _decode(data)
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
@@ -176,16 +176,9 @@ def _titles(notes: list[str]) -> list[tuple[str, str]]:
     return [(rel, titles[rel]) for rel in notes]
 
 
-def _decode(file: str, data: bytes) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise SourceError(
-            Path(file), f"not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}); "
-            "save it as UTF-8 or exclude it"
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+def _decode(data: bytes) -> str:
+    """A note's text, with the LF line ends the parser reads."""
+    text, _ = decode(data)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text

@@ -1,4 +1,4 @@
-"""Bullet outlines (``- text`` lines nested by indentation) -> a tree of Blocks, plus file decoding.
+"""Bullet outlines (``- text`` lines nested by indentation) -> a tree of Blocks.
 
 Shared by the Roam Markdown export and Logseq readers; they differ only in how a block's
 continuation lines are written, given as ``indented``:
@@ -51,18 +51,6 @@ def plain(text: str) -> bool:
     return not any(char in text for char in _RARE_IN_LINES)
 
 
-def decode(data: bytes) -> tuple[str, bool]:
-    """File bytes -> (text, whether they were valid UTF-8). A UTF-8 BOM is dropped.
-
-    Anything else is read as Windows-1252 (the usual non-UTF-8 encoding of notes written on
-    Windows), so one odd file never stops a sync; undefined bytes become U+FFFD.
-    """
-    try:
-        return data.decode("utf-8-sig"), True
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), False
-
-
 def within(root: str, target: str) -> bool:
     """Whether the real path ``target`` is ``root`` or inside it (both from ``realpath``)."""
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
@@ -70,7 +58,7 @@ def within(root: str, target: str) -> bool:
 
 def digest(data: bytes) -> str:
     """A fingerprint of a file's bytes, to tell later whether the file changed (kept in memory
-    only). SHA-256: most CPUs hash it in hardware, more than twice as fast as BLAKE2 here."""
+    only)."""
     return hashlib.sha256(data).hexdigest()
 
 

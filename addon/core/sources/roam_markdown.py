@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
 from .exports import open_zip, read_member, zip_members
-from .files import Budget, Found, read_file, walk
-from .outline import decode, parse_text, plain
+from .files import Budget, Found, decode, read_file, walk
+from .outline import parse_text, plain
 
 SUFFIX = ".md"
 _HEADING = re.compile(r"(#{1,3}) (?=\S)")
