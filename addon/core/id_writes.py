@@ -115,8 +115,8 @@ def _write_file(
         return {}
     newline = ends[0] or "\n"
     out: list[str] = []
-    for index, (line, end) in enumerate(zip(lines, ends, strict=True)):
-        out.append(line)
+    for index, (text, end) in enumerate(zip(lines, ends, strict=True)):
+        out.append(text)
         for extra in inserts.get(index, ()):
             out.append(end or newline)
             out.append(extra)
