@@ -437,3 +437,111 @@ def test_an_export_saved_with_a_bom_reads_like_one_without(tmp_path: Path) -> No
     with_bom = tmp_path / "bom.edn"
     with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
     assert structure(roam_edn.read(with_bom, "g")) == structure(roam_edn.read(plain, "g"))
+
+
+# --- Unusual EDN forms, and lanes changing mid-vector -----------------------------------------
+
+
+UNUSUAL = [
+    '; a comment line\n[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]',
+    '#_ #_ [1 :block/children 99 9] [99 :block/string "dropped" 9]',
+    '[1 :block/children 2 9 true]', '[1 :block/children 3]',
+    '[2 :block/string "two\\ttabs \\u00e9 \\"q\\" \\\\" 9]', '[2 :block/uid "b2" 9]',
+    '[2 :block/order 1 9]', '[2 :my.ns/kw :other.ns/value 9]', '[2 :x/char \\newline 9]',
+    '[2 :x/chars [\\a \\u00e9 \\o101 \\é \\space] 9]', '[2 :x/set #{1 #{2} "s"} 9]',
+    '[2 :x/list (1 (2) "(") 9]', '[2 :x/map {[1 2] {:a #{}} "k" ##NaN} 9]',
+    '[2 :x/inst #inst "2021-01-01T00:00:00.000-00:00" 9]',
+    '[3 :block/uid #uuid "00000000-0000-0000-0000-000000000003" 9]',
+    '[3 :block/string #my/tag "tagged text" 9]', '[3 :block/order 0 9]',
+    '[3 :x/big 123456789012345678901234567890N 9] [3 :x/dec 1.5M 9] [3 :x/sym a/b? 9]',
+    '#_[3 :block/order 7 9]',
+]
+
+
+@pytest.mark.parametrize("separator", [" ", ",\n  ", "\t"], ids=["space", "pretty", "tab"])
+def test_unusual_edn_forms_read_as_edn_says(tmp_path: Path, separator: str) -> None:
+    export = tmp_path / "unusual.edn"
+    export.write_bytes(("#datascript/DB {:schema {:block/uid {:db/unique :db.unique/identity}}"
+                        " :datoms [" + separator.join(UNUSUAL) + "]}\n; the end\n").encode())
+    graph = roam_edn.read(export, "g")
+    expected = [page("P", block("tagged text", uid="00000000-0000-0000-0000-000000000003"),
+                     block('two\ttabs é "q" \\', uid="b2"), uid="p1")]
+    assert structure(graph) == structure(from_json(expected))
+
+
+def test_datoms_need_not_be_the_maps_last_value(tmp_path: Path) -> None:
+    export = tmp_path / "first.edn"
+    export.write_bytes(b'#datascript/DB {:datoms [[1 :node/title "P" 9] [1 :block/children 2 9]'
+                       b' [2 :block/string "s" 9] [2 :block/uid "u" 9]] :schema {:a [1 2]}}')
+    graph = roam_edn.read(export, "g")
+    assert structure(graph) == structure(from_json([page("P", block("s", uid="u"))]))
+
+
+def test_chunks_change_lanes_and_read_like_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks, and datoms only _Values reads (a comment, a vector value, a tab) in the
+    # middle of Roam's layout: chunks around them are still read in bulk, the graph is one.
+    monkeypatch.setattr(roam_edn, "_CHUNK", 2048)
+    monkeypatch.setattr(roam_edn, "_SMALL", 256)
+    pages = generate(blocks=1500, cards=60, seed=11)
+    text = edn_writer.render(pages, "test-graph")
+    odd = ' [1 :x/v [1 [2 :block/order 3 4]] 9] ; note\n [1 :x/t\t:a 9]'
+    for at in (len(text) // 4, len(text) // 2, 3 * len(text) // 4):
+        cut = text.index("] [", at) + 1
+        text = text[:cut] + odd + text[cut:]
+    export = tmp_path / "mixed.edn"
+    export.write_text(text, encoding="utf-8")
+    lanes: list[bool] = []
+    real_bulk = roam_edn._bulk
+    monkeypatch.setattr(roam_edn, "_bulk", lambda chunk, label: lanes.append(
+        (result := real_bulk(chunk, label)) is not None) or result)
+    graph = roam_edn.read(export, "g")
+    assert structure(graph) == structure(from_json(pages))
+    assert lanes.count(True) > 20 and lanes.count(False) >= 3
+
+
+def attributes(graph: Graph) -> list[tuple]:
+    return [(p.title, sorted(p.attributes().items()),
+             [b.attribute for b in p.children]) for p in graph.pages.values()]
+
+
+def test_edn_and_json_exports_of_one_graph_give_the_same_graph(tmp_path: Path) -> None:
+    pages = generate(blocks=2000, cards=80, seed=7)
+    pages.append(page("Attributes",
+                      block("Type:: [[Book]]", uid="at1"), block("Author:: Someone", uid="at2"),
+                      block("plain", uid="at3", children=[block("Nested:: x", uid="at4")]),
+                      uid="atp"))
+    (tmp_path / "g.json").write_text(json.dumps(pages), encoding="utf-8")
+    from_edn = roam_edn.read(write_edn(tmp_path, pages), "g")
+    from_json_file = roam_json.read(tmp_path / "g.json", "g")
+    assert structure(from_edn) == structure(from_json_file)
+    assert list(from_edn.blocks) == list(from_json_file.blocks)
+    assert attributes(from_edn) == attributes(from_json_file)
+    assert from_edn.pages["Attributes"].attributes()["type"] == ("Type", "[[Book]]")
+    assert from_edn.blocks["at4"].attribute == ("Nested", "x")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (edn_db('[1 :node/title "P" 9]') + b" trailing", "more after"),
+        (edn_db('[1 :node/title "P" 9]', "[1 :x #foo]"), "a tag without a value"),
+        (edn_db('[1 :node/title "P" 9]', "#_"), "#_ without a value"),
+        (edn_db('[1 :node/title "P" 9]') + b"#_" * 100_000, "more after"),
+        (b"#datascript/DB {:schema {} :datoms [" + b"#_ " * 100_000 + b"[1 2 3 4]]}",
+         "#_ without a value"),
+        (b'#datascript/DB {:schema {} :datoms [[1 :node/title \\\xc3 9]]}', "UTF-8"),
+        (b"#datascript/DB {:schema {:a} :datoms []}", "key without a value"),
+    ],
+    ids=["after-the-map", "tag-without-value", "discard-without-value", "discards-after",
+         "100k-discards", "bad-utf8-char", "odd-map"],
+)
+def test_more_bad_input_raises_one_clear_source_error(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    bad = tmp_path / "bad.edn"
+    bad.write_bytes(content)
+    with pytest.raises(SourceError) as err:
+        roam_edn.read(bad, "g")
+    assert reason in err.value.message
