@@ -251,18 +251,16 @@ class PageUids(Protocol):
 
 
 def page_uids(page_title: str) -> PageUids:
-    """``synthetic_uid`` for the blocks of one page, made faster for readers of whole files.
+    """``synthetic_uid`` for the blocks of one page, for readers of whole files.
 
     The page's share of the hash is computed once. ``plain=True`` is the caller's word that
-    ``text`` holds none of RARE_SPACES (checked once per file); ASCII text is then known to be
-    normalized with a few cheap tests, where ``isprintable`` alone cost as much as the hash.
-    The uids are exactly those of ``synthetic_uid``.
+    ``text`` holds none of RARE_SPACES (checked once per file), so ASCII text needs no
+    ``isprintable`` test. The uids are exactly those of ``synthetic_uid``.
     """
     seeded = _blake2b(f"{page_title}\x1f".encode(), digest_size=8).copy
 
     def uid_of(text: str, taken: Container[str] = frozenset(), plain: bool = False) -> str:
-        # Most texts are normalized already, and splitting them into words just to join them
-        # again cost more than the hash. isprintable() rules out every whitespace but " ".
+        # isprintable() rules out every whitespace but " ".
         if (
             (plain and text.isascii() and "\t" not in text and "\n" not in text)
             or text.isprintable()
@@ -284,7 +282,7 @@ def synthetic_uid(page_title: str, text: str, taken: Container[str] = frozenset(
     Identical blocks on one page get ``-2``, ``-3``… in document order, so each still has its
     own key. The key changes when the text changes; sync re-matches such notes by similarity.
     Whitespace is normalized first (runs of any whitespace are one space, none at the ends).
-    ``page_uids`` computes the same uids faster for many blocks of one page.
+    ``page_uids`` computes the same uids for many blocks of one page.
     """
     if text.isprintable() and "  " not in text and len(text.strip(" ")) == len(text):
         normalized = text

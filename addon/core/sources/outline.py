@@ -70,7 +70,7 @@ def within(root: str, target: str) -> bool:
 
 def digest(data: bytes) -> str:
     """A fingerprint of a file's bytes, to tell later whether the file changed (kept in memory
-    only). SHA-256: most CPUs hash it in hardware, more than twice as fast as BLAKE2 here."""
+    only)."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -86,9 +86,8 @@ def parse(
     positions: list[tuple[int, str]] | None = None,
 ) -> Outline:
     """The outline of a file given as ``lines`` (see the module docstring for the two styles),
-    its bullets made Blocks of ``page`` on the way: a second pass over intermediate nodes cost
-    a third of the reading time. With ``positions``, also list each bullet's (line index,
-    indentation as written), in the order of ``Outline.blocks``, for a writer."""
+    its bullets made Blocks of ``page``. With ``positions``, also list each bullet's (line
+    index, indentation as written), in the order of ``Outline.blocks``, for a writer."""
     preamble: list[str] = []
     made: list[Block] = []
     top = page.children
@@ -102,8 +101,7 @@ def parse(
     prefix = ""
     for index, line in enumerate(lines):
         if not in_fence:
-            # One partition both finds a bullet and splits it: the first "- " of a bullet line
-            # ends its indentation, as no tab or space is a "-".
+            # The first "- " of a bullet line ends its indentation: no tab or space is a "-".
             indent, bullet, text = line.partition("- ")
             if not bullet or indent.strip(" \t"):
                 is_bullet = line.lstrip(" \t") == "-"
