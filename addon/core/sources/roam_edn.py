@@ -16,7 +16,7 @@ discards, nested to any depth. Anything that is not a Roam EDN export raises Sou
 a Graph exists, in time linear in the file's size (which ``limits`` bounds).
 
 One reader: ``_Values`` (a regex tokenizer feeding a stack machine) reads every value, and the
-datoms vector is taken a chunk (about a megabyte) at a time. A chunk in the layout Roam writes
+datoms vector is taken a chunk (256 KiB) at a time. A chunk in the layout Roam writes
 (``[e :attr value tx]`` separated by single spaces) is read in bulk by ``_bulk``; any other
 chunk (pretty-printed, commented, a vector as a value) is halved until small, then read by
 ``_Values`` datom by datom. ``_bulk`` takes a chunk only when every datom in it reads as
@@ -210,7 +210,7 @@ def _next_cut(data: bytes, pos: int, size: int, end: int) -> int:
 def _datoms_end(data: bytes) -> int:
     """Where the datoms vector closes, if it is the last value of the top-level map, else
     -1 (then ``_Values`` reads every datom)."""
-    # Look only at the file's tail: rstrip() would copy the whole export twice.
+    # The datoms vector is the map's last value: ']' and '}' at the end of the file.
     tail = data[-256:]
     end = len(tail.rstrip())
     if end < 2 or tail[end - 1:end] != b"}":
@@ -222,8 +222,7 @@ def _datoms_end(data: bytes) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bulk: a chunk of datoms in Roam's layout, read with C-level splits, counts and regexes that
-# start with a literal.
+# Bulk: a chunk of datoms in Roam's layout, read whole by splits, counts and regexes.
 #
 # 1. Set the strings aside: after the escaped '\\' and '"' are replaced, a split on '"'
 #    leaves the strings at odd indexes (inside an EDN string every '"' is escaped).
