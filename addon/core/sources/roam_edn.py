@@ -87,7 +87,7 @@ def graph_name_of(path: str | Path) -> str:
 
 # `[e :graph/name "…"` found from the literal. A string cannot fake it: inside a string
 # every '"' is escaped, so the unescaped '"' after ':graph/name ' is a real delimiter.
-_GRAPH_NAME_VALUE = re.compile(rb':graph/name[\s,]+"((?:[^"\\]|\\.)*)"', re.S)
+_GRAPH_NAME_VALUE = re.compile(rb':graph/name[\s,]+"([^"\\]*+(?:\\.[^"\\]*+)*+)"', re.S)
 _DATOM_HEAD = re.compile(rb"\[\d+[\s,]+\Z")
 
 
@@ -118,10 +118,14 @@ class _Datoms:
 
     def take(self, chunk: _Chunk) -> None:
         """Take in the datoms of a chunk read in bulk (a later value of an attribute wins)."""
+        ids = list(map(int, chunk.entities))
+        present = set(chunk.attrs)
         for attr, name in _STRING_FIELDS.items():
+            if attr[::-1] not in present:
+                continue
             chosen = list(map(attr[::-1].__eq__, chunk.attrs))
-            getattr(self, name).update(zip(map(int, compress(chunk.entities, chosen)),
-                                           compress(chunk.texts, chosen), strict=True))
+            getattr(self, name).update(zip(compress(ids, chosen), compress(chunk.texts, chosen),
+                                           strict=True))
         for kind, (entities, values) in chunk.numbers.items():
             if kind == b"children":
                 self.children.extend(zip(map(int, entities), map(int, values), strict=True))
@@ -450,7 +454,7 @@ class Symbol(str):
 _TOKEN = re.compile(
     rb"""
       (?P<ws>(?:[\s,]+|;[^\n]*)+)
-    | (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<string>"[^"\\]*+(?:\\.[^"\\]*+)*+")
     | (?P<open>\#\{|[\[{(])
     | (?P<close>[\]})])
     | (?P<discard>\#_)
