@@ -207,8 +207,13 @@ def _next_cut(data: bytes, pos: int, size: int, end: int) -> int:
     (or at ``end``), or -1 if no datom ends near there."""
     if pos + 2 * size >= end:
         return end
-    at = data.find(b"] [", pos + size - 1, pos + 2 * size)
-    return at + 1 if at >= 0 else -1
+    # A datom ends in its transaction id; text in a string ("[[a]] [[b]]") seldom has a
+    # digit before "] [", and a cut inside a string only makes the chunk _Values's.
+    at = _DATOM_END.search(data, pos + size - 2, pos + 2 * size)
+    return at.start() + 2 if at is not None else -1
+
+
+_DATOM_END = re.compile(rb"\d\] \[")
 
 
 def _datoms_end(data: bytes) -> int:
