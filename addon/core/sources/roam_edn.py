@@ -12,8 +12,10 @@ which is the order Roam creates them in). Blocks no page reaches (deleted or orp
 database) are left out, as the JSON export leaves them out. Any EDN is read: strings with every
 escape, characters, numbers, ``##NaN``, keywords, symbols, vectors, lists, maps, sets, tagged
 literals (``#inst``, ``#uuid``, any other: read as the value they tag), comments and ``#_``
-discards, nested to any depth. Anything that is not a Roam EDN export raises SourceError before
-a Graph exists, in time linear in the file's size (which ``limits`` bounds).
+discards, nested to any depth. A datom is ``[e a v]``, ``[e a v tx]`` or ``[e a v tx added]``;
+one of an attribute the reader does not use is passed over unread. Anything that is not a Roam
+EDN export raises SourceError before a Graph exists, in time linear in the file's size (which
+``limits`` bounds).
 
 One reader: ``_Values`` (a regex tokenizer feeding a stack machine) reads every value, and the
 datoms vector is taken a chunk (256 KiB) at a time. A chunk in the layout Roam writes
