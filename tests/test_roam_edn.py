@@ -187,10 +187,6 @@ def test_nan_tagged_literals_maps_and_sets_are_read_past(tmp_path: Path, separat
     expected = [page("P", block("first", uid="b3", heading=2), block("second é", uid="b2"),
                      uid="p1")]
     assert structure(graph) == structure(from_json(expected))
-    # Roam's one-line layout is read by the fast path, the pretty one by the complete reader.
-    data = export.read_bytes()
-    start = roam_edn._EdnParser(data, "odd").datoms_start()
-    assert (roam_edn._fast_datoms(data, start, "odd") is not None) == (separator == " ")
 
 
 def test_unknown_tag_on_a_vector_value_and_comments_read_too(tmp_path: Path) -> None:
@@ -343,65 +339,89 @@ def test_edn_seed_syncs_into_a_collection_like_the_json_seed(tmp_path: Path) -> 
     assert all(k.startswith("roam:roam-bridge-demo:") for k in keys["edn"])
 
 
+def datoms_region(data: bytes) -> bytes:
+    """The datoms vector's inside, as the reader cuts it into chunks."""
+    start = roam_edn._Values(data, "t").datoms_start()
+    return data[start + 1:roam_edn._datoms_end(data)]
+
+
+def bulk(data: bytes) -> roam_edn._Datoms | None:
+    """The datoms of the whole vector read in bulk, or None if the bulk lane refuses it."""
+    chunk = roam_edn._bulk(datoms_region(data), "t")
+    if chunk is None:
+        return None
+    datoms = roam_edn._Datoms()
+    datoms.take(chunk)
+    return datoms
+
+
+def datom_by_datom(data: bytes) -> roam_edn._Datoms:
+    values = roam_edn._Values(data, "t")
+    datoms = roam_edn._Datoms()
+    _, closed = values.read_datoms(values.datoms_start() + 1, len(data), datoms)
+    assert closed
+    return datoms
+
+
 @pytest.mark.parametrize(
     "export", [ROAM_TO_CSV / "backup.edn", ROAM_TO_CSV / "backup-with-refs.edn", SEED_EDN],
     ids=["backup", "with-refs", "seed"],
 )
-def test_roams_layout_takes_the_fast_path_and_it_agrees_with_the_complete_reader(
+def test_roams_layout_is_read_in_bulk_and_the_bulk_agrees_with_datom_by_datom(
     export: Path,
 ) -> None:
+    # backup-with-refs holds a map value with a vector in it (:user/settings): still bulk.
     data = export.read_bytes()
-    parser = roam_edn._EdnParser(data, str(export))
-    start = parser.datoms_start()
-    fast = roam_edn._fast_datoms(data, start, str(export))
+    fast = bulk(data)
     assert fast is not None  # else Roam's own exports would read several times slower
-    full = roam_edn._datoms_from_values(parser.datoms_value(start), str(export))
-    assert fast == full
+    assert fast == datom_by_datom(data)
     assert fast.title and fast.uid and fast.children
 
 
-def fast_path(data: bytes) -> roam_edn._Datoms | None:
-    return roam_edn._fast_datoms(data, roam_edn._EdnParser(data, "t").datoms_start(), "t")
-
-
-def test_a_datom_the_fast_path_cannot_read_hands_over_to_the_complete_reader(
-    tmp_path: Path,
-) -> None:
+def test_a_datom_the_bulk_lane_cannot_read_is_read_datom_by_datom(tmp_path: Path) -> None:
     # Three-value datoms with a doubled space: one line, Roam's brackets and space count, but
-    # the fast path's regex cannot read them; its counts notice and the complete reader reads.
+    # the bulk regexes cannot read them; its counts notice and the chunk is read datom by datom.
     export = tmp_path / "odd-space.edn"
     export.write_bytes(edn_db(
         '[1 :node/title "P" 9]', '[1 :block/children 2 9]', '[1 :block/children 3 9]',
         '[2  :block/order 1]', '[2 :block/string "second" 9]', '[2 :block/uid "b2" 9]',
         '[3  :block/order 0]', '[3 :block/string "first" 9]', '[3 :block/uid "b3" 9]',
     ))
-    assert fast_path(export.read_bytes()) is None
+    assert bulk(export.read_bytes()) is None
     graph = roam_edn.read(export, "g")
     assert [b.string for b in graph.pages["P"].children] == ["first", "second"]
 
 
 @pytest.mark.parametrize(
-    "datoms",
-    [('[1 :node/title "P" 9]', '[1 "x" 2 3]', '[1 :a 2 "y"]'),
-     ('[1 :node/title "P" 9]', '["x" :a 1 2]', '[1 :a 2 "y"]')],
-    ids=["string-as-attribute", "string-as-entity"],
+    ("datoms", "error"),
+    [(('[1 :node/title "P" 9]', '[1 "x" 2 3]', '[1 :a 2 "y"]'), None),
+     (('[1 :node/title "P" 9]', '["x" :a 1 2]', '[1 :a 2 "y"]'), None),
+     (('[1 :node/title "P" 9]', '["x" :block/string "s" 2]'), "bad datom"),
+     (('[1 :node/title "P" 9]', '[:k :block/order 1 2]'), "bad datom")],
+    ids=["string-as-attribute", "string-as-entity", "string-entity-of-a-string",
+         "keyword-entity-of-an-order"],
 )
-def test_strings_outside_a_datoms_value_are_refused_not_misread(
-    tmp_path: Path, datoms: tuple[str, ...]
+def test_strings_outside_a_datoms_value_are_never_read_as_one(
+    tmp_path: Path, datoms: tuple[str, ...], error: str | None
 ) -> None:
-    # The string counts add up as if every string were a value; the heads must not.
+    # The string counts add up as if every string were a value; the heads must not. A datom
+    # of an attribute the reader does not read is passed over; one it reads must be sound.
     bad = tmp_path / "bad.edn"
     bad.write_bytes(edn_db(*datoms))
-    assert fast_path(bad.read_bytes()) is None
-    with pytest.raises(SourceError, match="bad datom"):
-        roam_edn.read(bad, "g")
+    assert bulk(bad.read_bytes()) is None
+    if error is None:
+        graph = roam_edn.read(bad, "g")
+        assert list(graph.pages) == ["P"] and not graph.blocks
+    else:
+        with pytest.raises(SourceError, match=error):
+            roam_edn.read(bad, "g")
 
 
-def test_fast_path_reads_entity_keyed_attributes(tmp_path: Path) -> None:
+def test_bulk_reads_entity_keyed_attributes(tmp_path: Path) -> None:
     pages = [page("P", block("a", uid="u1", heading=1, children=[block("b", uid="u2")]),
                   uid="pu")]
     data = write_edn(tmp_path, pages).read_bytes()
-    fast = fast_path(data)
+    fast = bulk(data)
     assert fast is not None
     page_e = next(iter(fast.title))
     assert fast.title[page_e] == "P" and fast.uid[page_e] == "pu"
@@ -417,3 +437,127 @@ def test_an_export_saved_with_a_bom_reads_like_one_without(tmp_path: Path) -> No
     with_bom = tmp_path / "bom.edn"
     with_bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
     assert structure(roam_edn.read(with_bom, "g")) == structure(roam_edn.read(plain, "g"))
+
+
+# --- Unusual EDN forms, and lanes changing mid-vector -----------------------------------------
+
+
+UNUSUAL = [
+    '; a comment line\n[1 :node/title "P" 9]', '[1 :block/uid "p1" 9]',
+    '#_ #_ [1 :block/children 99 9] [99 :block/string "dropped" 9]',
+    '[1 :block/children 2 9 true]', '[1 :block/children 3]',
+    '[2 :block/string "two\\ttabs \\u00e9 \\"q\\" \\\\" 9]', '[2 :block/uid "b2" 9]',
+    '[2 :block/order 1 9]', '[2 :my.ns/kw :other.ns/value 9]', '[2 :x/char \\newline 9]',
+    '[2 :x/chars [\\a \\u00e9 \\o101 \\é \\space] 9]', '[2 :x/set #{1 #{2} "s"} 9]',
+    '[2 :x/list (1 (2) "(") 9]', '[2 :x/map {[1 2] {:a #{}} "k" ##NaN} 9]',
+    '[2 :x/inst #inst "2021-01-01T00:00:00.000-00:00" 9]',
+    '[3 :block/uid #uuid "00000000-0000-0000-0000-000000000003" 9]',
+    '[3 :block/string #my/tag "tagged text" 9]', '[3 :block/order 0 9]',
+    '[3 :x/big 123456789012345678901234567890N 9] [3 :x/dec 1.5M 9] [3 :x/sym a/b? 9]',
+    '#_[3 :block/order 7 9]',
+]
+
+
+@pytest.mark.parametrize("separator", [" ", ",\n  ", "\t"], ids=["space", "pretty", "tab"])
+def test_unusual_edn_forms_read_as_edn_says(tmp_path: Path, separator: str) -> None:
+    export = tmp_path / "unusual.edn"
+    export.write_bytes(("#datascript/DB {:schema {:block/uid {:db/unique :db.unique/identity}}"
+                        " :datoms [" + separator.join(UNUSUAL) + "]}\n; the end\n").encode())
+    graph = roam_edn.read(export, "g")
+    expected = [page("P", block("tagged text", uid="00000000-0000-0000-0000-000000000003"),
+                     block('two\ttabs é "q" \\', uid="b2"), uid="p1")]
+    assert structure(graph) == structure(from_json(expected))
+
+
+def test_datoms_need_not_be_the_maps_last_value(tmp_path: Path) -> None:
+    export = tmp_path / "first.edn"
+    export.write_bytes(b'#datascript/DB {:datoms [[1 :node/title "P" 9] [1 :block/children 2 9]'
+                       b' [2 :block/string "s" 9] [2 :block/uid "u" 9]] :schema {:a [1 2]}}')
+    graph = roam_edn.read(export, "g")
+    assert structure(graph) == structure(from_json([page("P", block("s", uid="u"))]))
+
+
+def test_chunks_change_lanes_and_read_like_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks, and datoms only _Values reads (a comment, a vector value, a tab) in the
+    # middle of Roam's layout: chunks around them are still read in bulk, the graph is one.
+    monkeypatch.setattr(roam_edn, "_CHUNK", 2048)
+    monkeypatch.setattr(roam_edn, "_SMALL", 256)
+    pages = generate(blocks=1500, cards=60, seed=11)
+    text = edn_writer.render(pages, "test-graph")
+    odd = ' [1 :x/v [1 [2 :block/order 3 4]] 9] ; note\n [1 :x/t\t:a 9]'
+    for at in (len(text) // 4, len(text) // 2, 3 * len(text) // 4):
+        cut = text.index("] [", at) + 1
+        text = text[:cut] + odd + text[cut:]
+    export = tmp_path / "mixed.edn"
+    export.write_text(text, encoding="utf-8")
+    lanes: list[bool] = []
+    real_bulk = roam_edn._bulk
+    monkeypatch.setattr(roam_edn, "_bulk", lambda chunk, label: lanes.append(
+        (result := real_bulk(chunk, label)) is not None) or result)
+    graph = roam_edn.read(export, "g")
+    assert structure(graph) == structure(from_json(pages))
+    assert lanes.count(True) > 20 and lanes.count(False) >= 3
+
+
+def attributes(graph: Graph) -> list[tuple]:
+    return [(p.title, sorted(p.attributes().items()),
+             [b.attribute for b in p.children]) for p in graph.pages.values()]
+
+
+def test_edn_and_json_exports_of_one_graph_give_the_same_graph(tmp_path: Path) -> None:
+    pages = generate(blocks=2000, cards=80, seed=7)
+    pages.append(page("Attributes",
+                      block("Type:: [[Book]]", uid="at1"), block("Author:: Someone", uid="at2"),
+                      block("plain", uid="at3", children=[block("Nested:: x", uid="at4")]),
+                      uid="atp"))
+    (tmp_path / "g.json").write_text(json.dumps(pages), encoding="utf-8")
+    from_edn = roam_edn.read(write_edn(tmp_path, pages), "g")
+    from_json_file = roam_json.read(tmp_path / "g.json", "g")
+    assert structure(from_edn) == structure(from_json_file)
+    assert list(from_edn.blocks) == list(from_json_file.blocks)
+    assert attributes(from_edn) == attributes(from_json_file)
+    assert from_edn.pages["Attributes"].attributes()["type"] == ("Type", "[[Book]]")
+    assert from_edn.blocks["at4"].attribute == ("Nested", "x")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (edn_db('[1 :node/title "P" 9]') + b" trailing", "more after"),
+        (edn_db('[1 :node/title "P" 9]', "[1 :x #foo]"), "a tag without a value"),
+        (edn_db('[1 :node/title "P" 9]', "#_"), "#_ without a value"),
+        (edn_db('[1 :node/title "P" 9]') + b"#_" * 100_000, "more after"),
+        (b"#datascript/DB {:schema {} :datoms [" + b"#_ " * 100_000 + b"[1 2 3 4]]}",
+         "#_ without a value"),
+        (b'#datascript/DB {:schema {} :datoms [[1 :node/title \\\xc3 9]]}', "UTF-8"),
+        (b"#datascript/DB {:schema {:a} :datoms []}", "key without a value"),
+    ],
+    ids=["after-the-map", "tag-without-value", "discard-without-value", "discards-after",
+         "100k-discards", "bad-utf8-char", "odd-map"],
+)
+def test_more_bad_input_raises_one_clear_source_error(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    bad = tmp_path / "bad.edn"
+    bad.write_bytes(content)
+    with pytest.raises(SourceError) as err:
+        roam_edn.read(bad, "g")
+    assert reason in err.value.message
+
+
+@pytest.mark.parametrize("separator", [" ", ",\n"], ids=["roam-layout", "pretty"])
+def test_a_block_of_twenty_megabytes_reads_in_linear_time(tmp_path: Path, separator: str) -> None:
+    import time
+
+    text = "x" * 20_000_000 + "\\n"
+    export = tmp_path / "big.edn"
+    export.write_bytes(edn_db('[1 :node/title "P" 9]', '[1 :block/children 2 9]',
+                              f'[2 :block/string "{text}" 9]', '[2 :block/uid "b" 9]'
+                              ).replace(b"] [", b"]" + separator.encode() + b"["))
+    start = time.process_time()
+    graph = roam_edn.read(export, "g")
+    # A token regex that steps through a string one alternation at a time took 7 s here.
+    assert time.process_time() - start < 3
+    assert graph.blocks["b"].string == "x" * 20_000_000 + "\n"

@@ -15,7 +15,9 @@ Rows, on a 200k-block graph with 10k cards:
 - one edit in a JSON export: one card block edited;
 - [one edit in a Logseq folder: the readers' row, see ``_ROWS``];
 - first sync into a collection that holds 100k other notes, as a ratio to the first sync
-  into an empty one.
+  into an empty one;
+- the EDN reader: the bench graph read from its EDN export, as a ratio to the JSON reader on
+  its JSON export (read only, CPU and wall).
 ``--large`` adds first syncs of a dense graph (50k cards in 100k blocks) and of 100k cards
 (in 200k blocks), each against its own floor, with peak memory. Then each reader on the same
 graph converted to its format, as a ratio to the Roam JSON reader; the renderer's median time
@@ -145,6 +147,7 @@ def _parent(blocks: int, cards: int, runs: int, only_syncs: bool) -> None:
     _print(results, blocks, cards, runs)
     if only_syncs:
         return
+    _edn_row(export, blocks, cards, runs)
     _readers(export, blocks, cards, runs)
     _render(export)
     _api(export, starts["synced"] / "collection.anki2", runs)
@@ -303,6 +306,25 @@ def _readers(export: Path, blocks: int, cards: int, runs: int) -> None:
     print("target: every reader <= 1.5x the Roam JSON reader")
 
 
+def _edn_row(export: Path, blocks: int, cards: int, runs: int) -> None:
+    """The EDN reader against the JSON reader on the same graph, interleaved runs."""
+    from tools.formats import edn
+
+    target = WORK / f"graph-{blocks}-{cards}" / READERS["roam-edn"][2]
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        edn.write(json.loads(export.read_text(encoding="utf-8")), target, "bench")
+    samples: dict[str, list[dict[str, float]]] = {"roam-json": [], "roam-edn": []}
+    for _ in range(runs):
+        for fmt, path in (("roam-json", export), ("roam-edn", target)):
+            samples[fmt].append(_run_reader(fmt, path))
+    json_m, edn_m = (_medians(samples[fmt]) for fmt in ("roam-json", "roam-edn"))
+    print(f"{'EDN reader (read only)':<34}{edn_m['cpu']:>8.3f}{edn_m['cpu'] / json_m['cpu']:>9.3f}"
+          f"{edn_m['seconds']:>8.3f}{edn_m['seconds'] / json_m['seconds']:>9.3f}"
+          f"{edn_m['peak_mib']:>10.0f}  (x the JSON reader: {json_m['cpu']:.3f} s CPU)")
+    print("target: EDN reader <= 1.5x the JSON reader")
+
+
 def _run_reader(fmt: str, target: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--child", "read", "--format", fmt,
@@ -319,11 +341,12 @@ def _read_child(fmt: str, target: Path) -> None:
     from addon.core.model import gc_paused
 
     reader = importlib.import_module(f"addon.core.sources.{READERS[fmt][1]}")
-    start = time.perf_counter()
-    with gc_paused():  # as the bridge CLI runs it
-        graph = reader.read(target, "bench")
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "blocks": len(graph.blocks)}))
+
+    def work() -> dict[str, int]:
+        with gc_paused():  # as the bridge CLI runs it
+            return {"blocks": len(reader.read(target, "bench").blocks)}
+
+    print(json.dumps(_timed(work)))
 
 
 def _render(export: Path) -> None:

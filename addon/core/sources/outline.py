@@ -74,9 +74,8 @@ def parse(
     positions: list[tuple[int, str]] | None = None,
 ) -> Outline:
     """The outline of a file given as ``lines`` (see the module docstring for the two styles),
-    its bullets made Blocks of ``page`` on the way: a second pass over intermediate nodes cost
-    a third of the reading time. With ``positions``, also list each bullet's (line index,
-    indentation as written), in the order of ``Outline.blocks``, for a writer."""
+    its bullets made Blocks of ``page``. With ``positions``, also list each bullet's (line
+    index, indentation as written), in the order of ``Outline.blocks``, for a writer."""
     preamble: list[str] = []
     made: list[Block] = []
     top = page.children
@@ -90,8 +89,7 @@ def parse(
     prefix = ""
     for index, line in enumerate(lines):
         if not in_fence:
-            # One partition both finds a bullet and splits it: the first "- " of a bullet line
-            # ends its indentation, as no tab or space is a "-".
+            # The first "- " of a bullet line ends its indentation: no tab or space is a "-".
             indent, bullet, text = line.partition("- ")
             if not bullet or indent.strip(" \t"):
                 is_bullet = line.lstrip(" \t") == "-"
