@@ -3,10 +3,13 @@ source until stopped, and optionally with AnkiWeb, for notes on the phone withou
 
 Every ``--interval`` seconds: a file source is looked at (its fingerprint: a changed export or
 note), an API source is polled (live.py: only what changed since the last poll, and every few
-minutes a sweep for deleted blocks). A change is planned (for an API poll, only the notes it
-touched) and applied as one transaction (a removal the mass-removal guard refuses is left
-alone, with a warning); one line is printed per sync that changed something,
-nothing for a quiet turn. A source that cannot be read (Roam desktop closed, the network down)
+minutes a sweep for deleted blocks). A notes folder's parsed pages are kept between turns
+(folder_cache.py): a turn parses only the files that changed. A change is planned (for an API
+poll, only the notes it touched; for a notes folder, only the notes of the pages that changed
+and of the pages showing them, when the last turn settled and nothing else changed the
+collection since) and applied as one transaction (a removal the mass-removal guard refuses is
+left alone, with a warning); one line is printed per sync that changed something, nothing for
+a quiet turn. A source that cannot be read (Roam desktop closed, the network down)
 prints one line and is tried again on the next turn.
 
 With ``--ankiweb`` the collection syncs with AnkiWeb (or the server ``--sync-url`` names) around
@@ -35,7 +38,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +48,12 @@ from anki.errors import DBError
 from anki.sync import SyncAuth
 from anki.sync_pb2 import SyncCollectionResponse
 
-from addon.core import sync, unchanged
+from addon.core import pipeline, sync, unchanged
 from addon.core.config import SyncOptions
 from addon.core.live import LiveSource
 from addon.core.model import Graph, SourceError
 from addon.core.sources.detect import ReadOptions, is_api, read_source
+from addon.core.sources.folder_cache import FolderCache
 
 USER_ENV, PASSWORD_ENV = "ANKIWEB_USERNAME", "ANKIWEB_PASSWORD"
 _Required = SyncCollectionResponse.ChangesRequired
@@ -170,6 +174,8 @@ class Watch:
         self.interval, self.ankiweb, self.sync_url, self.as_json = (
             interval, ankiweb, sync_url, as_json)
         self.live: LiveSource | None = None
+        # A notes folder's pages between turns: a turn parses only the files that changed.
+        self.folder_cache = FolderCache()
         self.ledger = unchanged.Ledger(unchanged.beside(collection))
         self._seen_print: unchanged.FileStates | None = None
         self._last_error = ""
@@ -207,6 +213,9 @@ class Watch:
             link.sync()  # reviews and notes from other devices first
         if look is not None:
             look.compare(col)
+            # After the pull from AnkiWeb: a collection changed since the last turn
+            # settled is planned whole.
+            scope = pipeline.scope_for(self.folder_cache, look, col)
         plan = sync.plan(graph, col, self.options, scope=scope)
         if link is not None:
             plan.defer_kind_changes()  # a schema change would force a full sync
@@ -219,8 +228,10 @@ class Watch:
         if look is None:
             report = sync.apply(plan, col)
         else:
+            read = self.folder_cache.reads
             with self.ledger.recording(col, [(look, plan)]):
                 report = sync.apply(plan, col)
+            pipeline.settle(self.folder_cache, read, look, plan, col)
         if not (report.created or report.updated or report.orphaned or report.deleted):
             return
         pushed = link.sync(after_change=True) if link is not None else ""
@@ -228,9 +239,10 @@ class Watch:
 
     def _read(self, col: Collection
               ) -> tuple[Graph, set[str] | None, int, unchanged.Look | None] | None:
-        """The graph, the blocks to plan (None: all) and the source's look, or None when
-        nothing changed: the source is as the last turn read it, or as the last settled run
-        (this watch's or a sync's) left it, with the collection as that run left it."""
+        """The graph, the blocks to plan (None: all; for a file source ``_turn`` decides)
+        and the source's look, or None when nothing changed: the source is as the last turn
+        read it, or as the last settled run (this watch's or a sync's) left it, with the
+        collection as that run left it."""
         if is_api(self.source):
             if self.live is None:
                 self.live = LiveSource(self.source, self.graph, self.read_options)
@@ -246,7 +258,8 @@ class Watch:
         if look.compare(col):
             self._seen_print = look.files
             return None
-        graph = read_source(self.source, self.graph, self.kind, self.read_options)
+        graph = read_source(self.source, self.graph, self.kind,
+                            replace(self.read_options, folder_cache=self.folder_cache))
         self._seen_print = look.files
         return graph, None, 0, look
 

@@ -433,7 +433,11 @@ def _plan(
     new: list[CardSpec] = []
     changed: list[tuple[ExistingNote, CardSpec]] = []
     # Copies of one text whose set changed are matched by content, never by key (rematch.py).
-    ambiguous = ambiguous_keys(existing, [spec.key for spec in specs]) if scope is None else set()
+    # A scope holds whole pages, and copies of one text are on one page: within a scope,
+    # its own keys tell.
+    in_scope = None if scope is None else {key_for(graph, uid) for uid in scope}
+    ambiguous = ambiguous_keys(existing if in_scope is None else existing.keys() & in_scope,
+                               [spec.key for spec in specs])
     for spec in specs:
         wanted.add(spec.key)
         note = existing.get(spec.key) if spec.key not in ambiguous else None
@@ -449,8 +453,7 @@ def _plan(
         for extra in result.healing.kept.get(spec.key, ()):
             changed.append((extra, spec))
     gone = [note for key, note in existing.items() if key not in wanted or key in ambiguous]
-    if scope is not None:  # scoped plan: notes outside the scope stay as they are
-        in_scope = {key_for(graph, uid) for uid in scope}
+    if in_scope is not None:  # scoped plan: notes outside the scope stay as they are
         result.unchanged += sum(1 for key in existing if key not in in_scope)
         gone = [note for note in gone if note.key in in_scope]
     owned.load_fields(col, [note for note, _ in changed] + gone)

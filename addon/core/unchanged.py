@@ -267,11 +267,12 @@ def run_extra(graph: str = "", kind: str = "auto", include: Sequence[str] | None
     return repr((graph, kind, tuple(include or ()), tuple(exclude or ()), bool(write_ids)))
 
 
-def settled(plan: SyncPlan) -> bool:
+def settled(plan: SyncPlan, scoped: bool = False) -> bool:
     """Whether an applied plan left nothing for a later run, so that planning again on the
-    same source and collection would find nothing to do."""
+    same source and collection would find nothing to do. ``scoped``: a plan of some blocks
+    only counts too (its caller knows the other notes were as the source says)."""
     return not (
-        plan.refused or plan.scoped or plan.held_back or plan.anki_edits
+        plan.refused or (plan.scoped and not scoped) or plan.held_back or plan.anki_edits
         # Written back: the notes changed under the run, and other notes may show them.
         or plan.written_back
         or (plan.media is not None and bool(plan.media.warnings))

@@ -42,6 +42,7 @@ from ..model import graph_name as model_graph_name
 from . import logseq, obsidian, roam_api, roam_edn, roam_json, roam_local, roam_markdown
 from .exports import newest_roam_export, open_zip
 from .files import open_regular
+from .folder_cache import FolderCache
 
 KINDS = ("roam-json", "roam-edn", "roam-markdown", "logseq", "obsidian", "roam-api",
          "roam-local")
@@ -76,6 +77,8 @@ class ReadOptions:
     local_tokens: Mapping[str, str] = field(default_factory=dict)
     # Seconds a request to Roam desktop may wait (an encrypted graph waits for its password).
     local_timeout: float = roam_local.DEFAULT_TIMEOUT
+    # A notes folder's parsed pages, kept by a long-lived caller (folder_cache.py).
+    folder_cache: FolderCache | None = None
 
 
 def detect_kind(source: str | Path) -> str:
@@ -151,10 +154,11 @@ def read_source(
     if kind == "roam-edn":
         return roam_edn.read(path, name)
     if kind == "roam-markdown":
-        return roam_markdown.read(path, name)
+        return roam_markdown.read(path, name, options.folder_cache)
     if kind == "logseq":
-        return logseq.read(path, name)
-    return obsidian.read(path, name, include=options.include, exclude=options.exclude)
+        return logseq.read(path, name, options.folder_cache)
+    return obsidian.read(path, name, include=options.include, exclude=options.exclude,
+                         cache=options.folder_cache)
 
 
 def local_target(source: str | Path) -> roam_local.Target:

@@ -56,6 +56,15 @@ from ..model import (
     parse_attribute,
 )
 from .files import Budget, read_file, walk
+from .folder_cache import (
+    FolderCache,
+    Parsed,
+    Shown,
+    merge_blocks,
+    shown_as_cached,
+    shown_as_parsed,
+    with_texts,
+)
 from .outline import digest
 
 IMAGE_SUFFIXES = frozenset(
@@ -91,8 +100,11 @@ def read(
     graph_name: str,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    cache: FolderCache | None = None,
 ) -> Graph:
-    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc."""
+    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc.
+    With ``cache``, only the notes that changed since the cache's last read are parsed
+    (folder_cache.py), and the Graph is the same."""
     root = Path(path)
     if not root.exists():
         raise SourceError(root, "no such folder")
@@ -111,6 +123,10 @@ def read(
     except ValueError as err:
         raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
+    if cache is not None:
+        with gc_paused():
+            _read_cached(vault, cache, files, _titles(notes), budget)
+        return graph
     with gc_paused():
         for rel, title in _titles(notes):
             page = graph.add_page(Page(title=title, path=rel))
@@ -121,6 +137,54 @@ def read(
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
+
+
+def _read_cached(vault: _Vault, cache: FolderCache, files: dict[str, str],
+                 titles: list[tuple[str, str]], budget: Budget) -> None:
+    graph = vault.graph
+    session = cache.begin("obsidian", graph.root)
+    read: list[tuple[str, str, Parsed]] = []
+    for rel, title in titles:
+
+        def parse(data: bytes, rel: str = rel, title: str = title) -> Parsed:
+            text = _decode(files[rel], data)
+            scratch = _Vault(Graph(source="obsidian", name=graph.name), vault.attachments)
+            page = scratch.graph.add_page(Page(title=title, path=rel))
+            _parse_note(scratch, page, text)
+            return Parsed(page, scratch.graph.blocks, text,
+                          data=(scratch.ids[rel], [(b, b.string) for b in scratch.embeds]))
+
+        parsed = session.parsed(rel, files[rel], budget, title, parse)
+        graph.file_digests[rel] = parsed.digest
+        read.append((rel, title, parsed))
+    shown: dict[str, Shown] = {}
+    embeds: dict[str, list[Block]] = {}
+    clash_free = merge_blocks(graph, [parsed for _, _, parsed in read])
+    for rel, title, parsed in read:
+        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
+            page = graph.add_page(parsed.page)
+            vault.by_path[rel.lower()] = page
+            if not clash_free:
+                graph.blocks.update(parsed.blocks)
+            ids, raw = parsed.data
+            vault.ids[rel] = ids
+            for block, text in raw:
+                block.string = text  # as parsed: resolved below against this graph
+            embeds[rel] = [block for block, _ in raw]
+            vault.embeds.extend(embeds[rel])
+            shown[rel] = shown_as_cached(parsed)
+        else:  # a uid another note took first: parsed again against the graph, as read does
+            page = graph.add_page(Page(title=title, path=rel))
+            vault.by_path[rel.lower()] = page
+            known, first = len(graph.blocks), len(vault.embeds)
+            _parse_note(vault, page, parsed.text)
+            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
+            embeds[rel] = vault.embeds[first:]
+    vault.resolve_embeds()
+    for rel, blocks in embeds.items():
+        if blocks:
+            with_texts(shown[rel], tuple(block.string for block in blocks))
+    session.finish(shown)
 
 
 # The folder -------------------------------------------------------------------------------
