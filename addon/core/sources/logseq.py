@@ -200,7 +200,7 @@ def build_page(
         text = block.string
         if ":" in text or text[:1] == "#":
             _read_block(graph, uid_of, block, text)
-        else:  # most blocks: plain text, no properties (inlined: this loop is the hot path)
+        else:  # plain text, no properties
             block.uid = uid = uid_of(text, blocks, plain)
             blocks[uid] = block
     return page
