@@ -49,6 +49,12 @@ EXTRA: dict[str, dict[str, str]] = {
         "ns/Deep.md": "- In a folder #card\n- same\n- same\n",
     },
 }
+# A card alone on its page, which moves to another.
+LONELY = {"logseq": "- A lonely card, in words enough to be known again #card\n  - its answer\n",
+          "obsidian": "- A lonely card, in words enough to be known again #card\n"
+                      "    - its answer\n",
+          "roam-markdown": "- A lonely card, in words enough to be known again #card\n"
+                           "    - its answer\n"}
 SEED_OF = {"logseq": "logseq", "obsidian": "obsidian", "roam-markdown": "roam-markdown"}
 
 
@@ -75,6 +81,8 @@ def shape(graph: Graph) -> dict[str, Any]:
 def folder(tmp_path: Path, kind: str) -> Path:
     root = tmp_path / kind
     shutil.copytree(SEEDS / SEED_OF[kind], root)
+    (root / ("pages/Lonely.md" if kind == "logseq" else "Lonely.md")).write_text(
+        LONELY[kind], encoding="utf-8")
     for rel, text in EXTRA[kind].items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")
@@ -112,6 +120,7 @@ def edits(kind: str) -> list[tuple[str, Callable[[Path], None]]]:
         return do
 
     bullet = "\n- " if kind != "obsidian" else "\n\n"
+    lonely = "pages/Lonely.md" if kind == "logseq" else "Lonely.md"
     steps = [
         ("edit a page others show", append(a, f"{bullet}An added card #card\n")),
         ("edit the same size", lambda root: (root / a).write_text(
@@ -121,6 +130,9 @@ def edits(kind: str) -> list[tuple[str, Callable[[Path], None]]]:
         ("rename a page", rename(b, b.replace("Cross B", "Cross Z"))),
         ("add a page", add(b, f"{bullet.strip()} New page (({UUID_A})) #card\n")),
         ("delete a page with copies", delete(copy)),
+        ("delete a card's page", delete(lonely)),
+        ("write the orphaned card again, elsewhere", add(
+            lonely.replace("Lonely", "Found"), LONELY[kind])),
     ]
     if kind == "obsidian":
         steps.append(("remove an attachment", delete("attachments/pic.png")))

@@ -16,6 +16,10 @@ between the steps (a preview, the removal guard); the order is the contract:
   in between is healed by the next (it finds notes and Anki saying the same);
 - ``revert_last`` puts back what the last write-back replaced, wherever the notes still say
   what it wrote.
+
+A long-lived caller passes ``read`` the folder's ``FolderCache`` (only changed files are
+parsed), plans with ``scope_for``'s scope (only the notes the changed pages can affect, where
+that is sound; None plans every note) and calls ``settle`` once the plan is applied.
 """
 
 from __future__ import annotations

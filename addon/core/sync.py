@@ -454,8 +454,11 @@ def _plan(
             changed.append((extra, spec))
     gone = [note for key, note in existing.items() if key not in wanted or key in ambiguous]
     if in_scope is not None:  # scoped plan: notes outside the scope stay as they are
-        result.unchanged += sum(1 for key in existing if key not in in_scope)
-        gone = [note for note in gone if note.key in in_scope]
+        # An orphaned note stays one too, unless a new block is its text written again
+        # (rematch): a full plan would find it so, whichever page it was on.
+        result.unchanged += sum(1 for key, note in existing.items()
+                                if key not in in_scope and not note.orphaned)
+        gone = [note for note in gone if note.key in in_scope or note.orphaned]
     owned.load_fields(col, [note for note, _ in changed] + gone)
     if media is not None:
         _prefetch_images(media, [*new, *(spec for _, spec in changed)],

@@ -16,6 +16,8 @@ Reading:
   ``.``) is a namespace ``/``; journals ``journals/2024_01_15.md`` are titled with the graph's
   ``:journal/page-title-format`` (Logseq's default gives "Jan 15th, 2024").
 - ``.org`` files, whiteboards and ``logseq/bak`` are not read.
+- With a ``FolderCache`` (a long-lived caller's), only the files that changed since its last
+  read are parsed; the Graph is the same (folder_cache.py).
 
 Writing (only ``write_back_ids``, only when the user turned write-back on): inserts an
 ``id::`` line under each given card block that lacks one, one atomic replace per file, and

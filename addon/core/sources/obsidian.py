@@ -32,7 +32,9 @@ that is not ``.md`` (attachments are only looked up, for images). ``include`` / 
 are glob patterns on the vault-relative posix path: ``*`` and ``?`` stay within one folder,
 ``**`` spans folders, and a pattern that matches a folder covers everything in it.
 
-Guarantees: the vault is only read, never written (no file, no timestamp). Text is read as
+Guarantees: the vault is only read, never written (no file, no timestamp). With a
+``FolderCache`` (a long-lived caller's), only the notes that changed since its last read are
+parsed, and the Graph is the same (folder_cache.py). Text is read as
 UTF-8 (a BOM is ignored, CRLF/CR line ends become LF); a note that is not valid UTF-8 stops
 the read with a SourceError naming it, rather than putting replacement characters on cards.
 """

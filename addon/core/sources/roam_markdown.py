@@ -12,7 +12,9 @@ What the format loses, so this reader cannot give back:
 - page uids, so a card's link opens the graph, not the page;
 - in a zip, images: ``Graph.root`` stays "" and local images are not found;
 - a line of a block's text that itself starts with ``- `` is read as a new block.
-Nothing is ever written to the export.
+Nothing is ever written to the export. A folder read with a ``FolderCache`` (a long-lived
+caller's) parses only the files that changed since the cache's last read, and gives the same
+Graph (folder_cache.py); a zip is always read whole.
 """
 
 from __future__ import annotations
