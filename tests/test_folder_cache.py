@@ -252,8 +252,17 @@ def test_a_collection_or_a_file_changed_besides_the_pages_plans_every_note(
         assert scope_now() == set()
         assert pipeline.scope_for(cache, ledger.look(str(root), SyncOptions(deck="Other")),
                                   col) is None  # other options
+        unused = FolderCache()  # an export's: never read through, never a scope
+        pipeline.settle(unused, unused.reads, ledger.look(str(root), options), plan_of(),
+                        col)
+        assert pipeline.scope_for(unused, ledger.look(str(root), options), col) is None
     finally:
         col.close()
+
+
+def plan_of() -> sync.SyncPlan:
+    """A plan with nothing to do (settled)."""
+    return sync.SyncPlan(prefix="logseq:g:", options=SyncOptions())
 
 
 def notes(col: Collection) -> list[tuple[str, ...]]:

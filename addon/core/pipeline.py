@@ -85,8 +85,9 @@ def scope_for(cache: FolderCache | None, look: unchanged.Look | None, col: Colle
     same options, into a collection nothing has changed since; and since then only page
     files changed (an attachment or the graph's config may change any note). The scope is
     then what the cache says changed (folder_cache.py)."""
-    if cache is None or look is None or look.files is None or cache.changes is None:
-        return None
+    if cache is None or not cache.reads or look is None or look.files is None \
+            or cache.changes is None:
+        return None  # no folder read through the cache (an export), or nothing known
     mark = cache.mark
     if not isinstance(mark, _Mark) or mark.digest != look.digest or mark.graph != cache.where \
             or mark.collection != unchanged.collection_state(col):
@@ -104,7 +105,7 @@ def settle(cache: FolderCache | None, read_number: int, look: unchanged.Look | N
            plan: sync.SyncPlan, col: Collection) -> None:
     """After ``plan`` (of the graph read number ``read_number`` of ``cache`` read) was
     applied: when it left nothing for later, later reads may plan only what changed."""
-    if cache is None:
+    if cache is None or not cache.reads:
         return
     if look is None or look.files is None or not unchanged.settled(plan, scoped=True):
         cache.mark = None
