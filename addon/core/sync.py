@@ -391,7 +391,8 @@ def plan(
     ``scope``, the uids of the blocks an incremental pull found changed (or gone), limits the
     plan to their notes: only those can be created, updated or orphaned, and every other note
     of the graph counts as unchanged. A note is never orphaned merely for being outside the
-    scope: a partial pull says nothing about the blocks it did not pull.
+    scope: a partial pull says nothing about the blocks it did not pull. An orphaned note
+    outside it may still be re-matched to a new block in it, as a full plan would.
 
     Raises GraphMismatch when the blocks it would create already have notes under another
     graph name (see graphs.py)."""
