@@ -167,6 +167,8 @@ class Session:
             return old
         new = parse(data)
         new.extra, new.stat, new.digest = extra, stat, found
+        new.refs()  # while the page is at hand, not at the first read that needs a scope
+        new.embeds()
         self.cache.files[rel] = new
         self.cache.parsed += 1
         self.seen[rel] = new
