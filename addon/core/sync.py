@@ -425,7 +425,8 @@ def _plan(
     healing.settle_notes(col, mine, result.healing)
     existing = mine.by_key
     result.managed_before = len(existing)
-    result.live_before = sum(1 for n in existing.values() if not n.orphaned)
+    orphaned = {key for key, n in existing.items() if n.orphaned}
+    result.live_before = len(existing) - len(orphaned)
 
     # A skipped block is still there: its note is left as it is, not orphaned.
     result.warnings.extend(skipped.values())
@@ -457,9 +458,8 @@ def _plan(
     if in_scope is not None:  # scoped plan: notes outside the scope stay as they are
         # An orphaned note stays one too, unless a new block is its text written again
         # (rematch): a full plan would find it so, whichever page it was on.
-        result.unchanged += sum(1 for key, note in existing.items()
-                                if key not in in_scope and not note.orphaned)
-        gone = [note for note in gone if note.key in in_scope or note.orphaned]
+        result.unchanged += len(existing.keys() - in_scope - orphaned)
+        gone = [note for note in gone if note.key in in_scope or note.key in orphaned]
     owned.load_fields(col, [note for note, _ in changed] + gone)
     if media is not None:
         _prefetch_images(media, [*new, *(spec for _, spec in changed)],
