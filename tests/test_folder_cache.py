@@ -6,6 +6,7 @@ full one does."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from addon.core.sources.detect import ReadOptions, read_source
 from addon.core.sources.folder_cache import FolderCache
 from tests.test_cards import rendered_cards
 from tests.test_render_sources import PNG
+from tools.watch import Watch
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 UUID_A = "65a1f0c2-1111-4a5b-9c3d-0123456789ab"
@@ -277,3 +279,48 @@ def notes(col: Collection) -> list[tuple[str, ...]]:
 
 
 _WRITTEN = re.compile(r'(data-h="[0-9a-f]+)\.\d+')
+
+
+def test_a_watch_keeps_the_pages_and_plans_one_edit_alone(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = folder(tmp_path, "logseq")
+    collection = tmp_path / "c.anki2"
+    watch = Watch(str(root), collection, "g", "auto", SyncOptions(), ReadOptions(), 0, False, "",
+                  True)
+    col = Collection(str(collection))
+    try:
+        watch._turn(col, None)
+        first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert first["created"] > 3
+        cache = watch.folder_cache
+        assert cache.mark is not None  # settled: the next turn may plan what changed alone
+        (root / "pages/Cross C.md").write_text("- Twin two, edited #card\n- same\n",
+                                               encoding="utf-8")
+        planned: list[set[str] | None] = []
+        original = sync.plan
+
+        def spy(*args: Any, **kwargs: Any) -> sync.SyncPlan:
+            planned.append(kwargs.get("scope"))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(sync, "plan", spy)
+        watch._turn(col, None)
+        monkeypatch.undo()
+        second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert cache.parsed == 1
+        assert planned and planned[0] is not None and 0 < len(planned[0]) < 10
+        # The edited block's note, re-matched from its old key: updated, nothing else.
+        assert (second["created"], second["updated"], second["orphaned"]) == (0, 1, 0)
+        assert notes(col) == notes_after_full_sync(tmp_path, root)
+    finally:
+        col.close()
+
+
+def notes_after_full_sync(tmp_path: Path, root: Path) -> list[tuple[str, ...]]:
+    full = Collection(str(tmp_path / "full.anki2"))
+    try:
+        sync.apply(sync.plan(read(root, "logseq"), full, SyncOptions()), full)
+        return notes(full)
+    finally:
+        full.close()
