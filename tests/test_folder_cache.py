@@ -98,24 +98,24 @@ def read(root: Path, kind: str, cache: FolderCache | None = None) -> Graph:
     return read_source(root, "g", kind, ReadOptions(folder_cache=cache))
 
 
-def edits(kind: str) -> list[tuple[str, Callable[[Path], None]]]:
+def edits(kind: str) -> list[tuple[str, Callable[[Path], object]]]:
     """Steps after which a cached read must still equal a full one."""
     a, b = ("pages/Cross A.md", "pages/Cross B.md") if kind == "logseq" else (
         "Cross A.md", "Cross B.md")
     copy = "pages/Copy.md" if kind == "logseq" else "ns/Deep.md" if kind == "roam-markdown" \
         else "Copy.md"
 
-    def append(rel: str, text: str) -> Callable[[Path], None]:
+    def append(rel: str, text: str) -> Callable[[Path], object]:
         return lambda root: (root / rel).write_text(
             (root / rel).read_text(encoding="utf-8") + text, encoding="utf-8")
 
-    def rename(old: str, new: str) -> Callable[[Path], None]:
+    def rename(old: str, new: str) -> Callable[[Path], object]:
         return lambda root: (root / old).rename(root / new)
 
-    def delete(rel: str) -> Callable[[Path], None]:
+    def delete(rel: str) -> Callable[[Path], object]:
         return lambda root: (root / rel).unlink()
 
-    def add(rel: str, text: str) -> Callable[[Path], None]:
+    def add(rel: str, text: str) -> Callable[[Path], object]:
         def do(root: Path) -> None:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text, encoding="utf-8")

@@ -399,9 +399,9 @@ class SyncController:
             batch.plans.append(plan)
             if look is not None:
                 batch.looked.append((look, plan))
-                cache = self.folders.get(source.path)
-                if cache is not None and cache.reads:
-                    batch.cached.append((cache, cache.reads, look, plan))
+                kept = self.folders.get(source.path)
+                if kept is not None and kept.reads:
+                    batch.cached.append((kept, kept.reads, look, plan))
             if not source.graph:
                 batch.graph_names[source.path] = graph.name
             if self.panels is not None:
