@@ -13,7 +13,8 @@ Rows, on a 200k-block graph with 10k cards:
 - no-op: the same export again (nothing changed: the source and the collection are checked);
 - no-op after a collection change: a card was reviewed in between, so the run plans;
 - one edit in a JSON export: one card block edited;
-- [one edit in a Logseq folder: the readers' row, see ``_ROWS``];
+- one edit in a Logseq folder: the bench graph as a Logseq folder, synced by a long-lived
+  watch (which keeps the folder's parsed pages); the turn after one card block was edited;
 - first sync into a collection that holds 100k other notes, as a ratio to the first sync
   into an empty one;
 - the EDN reader: the bench graph read from its EDN export, as a ratio to the JSON reader on
@@ -58,13 +59,13 @@ READERS = {
 # The sync rows of the 10k graph: name -> (label, what the child starts from, the export).
 # "synced" is a copy of a collection the first sync made; "reviewed" the same after one card
 # was answered; "crowded" a fresh collection holding 100k notes of the user's own.
-# The readers engineer's "one edit in a Logseq folder" row goes here, with its own export.
 _ROWS = {
     "floor": ("floor (json.load + add_notes)", "fresh", "export"),
     "first": ("first sync", "fresh", "export"),
     "noop": ("no-op (nothing changed)", "synced", "export"),
     "noop-changed": ("no-op after a review in Anki", "reviewed", "export"),
     "edit": ("one edit in a JSON export", "synced", "edited"),
+    "logseq-edit": ("one edit in a Logseq folder", "fresh", "logseq"),
     "crowded": ("first sync, 100k other notes", "crowded", "export"),
 }
 OTHER_NOTES = 100_000
@@ -87,7 +88,8 @@ def main() -> None:
     parser.add_argument("--only-syncs", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--skip-main", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["sync", "floor", "read", "render", "api", "worst",
-                                            "review", "crowd"], help=argparse.SUPPRESS)
+                                            "review", "crowd", "folder-edit"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--format", choices=READERS, help=argparse.SUPPRESS)
     parser.add_argument("--collection", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
@@ -134,14 +136,14 @@ def _fresh(folder: Path, like: Path | None = None) -> None:
 def _parent(blocks: int, cards: int, runs: int, only_syncs: bool) -> None:
     WORK.mkdir(exist_ok=True)
     export, edited = _exports(blocks, cards)
-    exports = {"export": export, "edited": edited}
+    exports = {"export": export, "edited": edited, "logseq": _logseq_folder(export)}
     starts = _starting_points(export)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in _ROWS}
     for run in range(runs):
         for name, (_, start, which) in _ROWS.items():
             target = WORK / f"run-{name}-{run}" / "collection.anki2"
             _fresh(target.parent, starts.get(start))
-            child = "floor" if name == "floor" else "sync"
+            child = {"floor": "floor", "logseq-edit": "folder-edit"}.get(name, "sync")
             results[name].append(_run_child(child, exports[which], target))
             shutil.rmtree(target.parent)
     _print(results, blocks, cards, runs)
@@ -530,6 +532,46 @@ def _exports(blocks: int, cards: int) -> tuple[Path, Path]:
     return export, edited
 
 
+def _logseq_folder(export: Path) -> Path:
+    from tools.formats import logseq
+
+    target = export.with_suffix("") / "logseq"
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        logseq.write(json.loads(export.read_text(encoding="utf-8")), target, "bench")
+    return target
+
+
+def _folder_edit_child(args: argparse.Namespace) -> None:
+    """One edit in a notes folder, as the watch (and the add-on) syncs it: a first turn
+    syncs the folder (not timed), one card block is edited, and the next turn is timed."""
+    import anki.collection  # noqa: F401  (import first: anki 26.9 has an import cycle otherwise)
+    from anki.collection import Collection
+
+    from addon.core.block_writes import Journal
+    from addon.core.config import CardOptions, SourceConfig, SyncOptions
+    from addon.core.sources.detect import ReadOptions
+    from tools.watch import Every, Watch
+
+    notes = args.collection.parent / "notes"
+    shutil.copytree(args.export, notes)
+    options = SyncOptions(cards=CardOptions(brace_clozes=True))
+    journal = Journal(args.collection.with_name("journal.jsonl"))
+    watch = Watch(SourceConfig(path=str(notes), graph="bench"), options, ReadOptions(),
+                  args.collection, journal, Every(0, as_json=True))
+    col = Collection(str(args.collection))
+    with contextlib.redirect_stdout(io.StringIO()):
+        watch._turn(col, None)
+    page = next(p for p in sorted((notes / "pages").iterdir()) if "#card" in p.read_text())
+    page.write_text(page.read_text().replace("#card", "(edited) #card", 1))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = _timed(lambda: watch._turn(col, None))
+    col.close()
+    counts = json.loads(out.getvalue().strip().splitlines()[-1])
+    print(json.dumps({**result, "updated": counts.get("updated", 0)}))
+
+
 def _walk(pages: list[dict]):
     stack = [b for p in reversed(pages) for b in reversed(p["children"])]
     while stack:
@@ -667,12 +709,12 @@ def _print(results: dict[str, list[dict[str, float]]], blocks: int, cards: int, 
           f"{one['edit'].get('updated')} updated; 100k other notes: "
           f"{one['crowded'].get('created')} created")
     print("targets: first <= 2x floor; no-op <= 0.05x; one edit in a JSON export <= 0.6x; "
-          "100k other notes <= 1.1x the first sync")
+          "one edit in a Logseq folder <= 0.1x; 100k other notes <= 1.1x the first sync")
 
 
 _CHILDREN = {
     "sync": _sync_child, "floor": _floor_child, "review": _review_child,
-    "crowd": _crowd_child,
+    "crowd": _crowd_child, "folder-edit": _folder_edit_child,
     "read": lambda a: _read_child(a.format, a.export),
     "render": lambda a: _render_child(a.export),
     "api": lambda a: _api_child(a.export, a.collection, a.runs),

@@ -3,12 +3,15 @@ source until stopped, and optionally with AnkiWeb, for notes on the phone withou
 
 Every ``--interval`` seconds: a file source is looked at (its fingerprint: a changed export or
 note), an API source is polled (live.py: only what changed since the last poll, and every few
-minutes a sweep for deleted blocks). A change goes the way ``sync`` takes (core/pipeline.py:
-``--write-ids`` first, then the plan, for an API poll only of the notes it touched; with
-``--write-back`` the edits made in Anki into the notes, then the collection) and is applied as
-one transaction (a removal the mass-removal guard refuses is left
-alone, with a warning); one line is printed per sync that changed something,
-nothing for a quiet turn. A source that cannot be read (Roam desktop closed, the network down)
+minutes a sweep for deleted blocks). A notes folder's parsed pages are kept between turns
+(folder_cache.py): a turn parses only the files that changed. A change goes the way ``sync``
+takes (core/pipeline.py: ``--write-ids`` first, then the plan: for an API poll only of the
+notes it touched, for a notes folder only of the notes of the pages that changed and of the
+pages showing them, when the last turn settled and nothing else changed the collection
+since; with ``--write-back`` the edits made in Anki into the notes, then the collection) and
+is applied as one transaction (a removal the mass-removal guard refuses is left alone, with a
+warning); one line is printed per sync that changed something, nothing for a quiet turn. A
+source that cannot be read (Roam desktop closed, the network down)
 prints one line and is tried again on the next turn.
 
 With ``--ankiweb`` the collection syncs with AnkiWeb (or the server ``--sync-url`` names) around
@@ -53,6 +56,7 @@ from addon.core.config import SourceConfig, SyncOptions
 from addon.core.live import LiveSource
 from addon.core.model import Graph, SourceError
 from addon.core.sources.detect import ReadOptions, is_api
+from addon.core.sources.folder_cache import FolderCache
 
 USER_ENV, PASSWORD_ENV = "ANKIWEB_USERNAME", "ANKIWEB_PASSWORD"
 _Required = SyncCollectionResponse.ChangesRequired
@@ -182,6 +186,8 @@ class Watch:
         self.source, self.options, self.read_options = source, options, read_options
         self.collection, self.journal, self.every = collection, journal, every
         self.live: LiveSource | None = None
+        # A notes folder's pages between turns: a turn parses only the files that changed.
+        self.folder_cache = FolderCache()
         self.ledger = unchanged.Ledger(unchanged.beside(collection))
         self._seen_print: unchanged.FileStates | None = None
         self._last_error = ""
@@ -213,6 +219,9 @@ class Watch:
                 link.sync()  # reviews and notes from other devices first
             if look is not None:
                 look.compare(col)
+                # After the pull from AnkiWeb: a collection changed since the last turn
+                # settled is planned whole.
+                scope = pipeline.scope_for(self.folder_cache, look, col)
             planned = pipeline.plan(self.source, graph, col, self.options, self.read_options,
                                     scope=scope)
         except SourceError as err:
@@ -234,8 +243,10 @@ class Watch:
         if look is None:
             report = sync.apply(plan, col)
         else:
+            read = self.folder_cache.reads
             with self.ledger.recording(col, [(look, plan)]):
                 report = sync.apply(plan, col)
+            pipeline.settle(self.folder_cache, read, look, plan, col)
         if not (report.created or report.updated or report.orphaned or report.deleted
                 or report.written_back):
             return
@@ -244,9 +255,10 @@ class Watch:
 
     def _read(self, col: Collection
               ) -> tuple[Graph, set[str] | None, int, unchanged.Look | None] | None:
-        """The graph, the blocks to plan (None: all) and the source's look, or None when
-        nothing changed: the source is as the last turn read it, or as the last settled run
-        (this watch's or a sync's) left it, with the collection as that run left it."""
+        """The graph, the blocks to plan (None: all; for a file source ``_turn`` decides)
+        and the source's look, or None when nothing changed: the source is as the last turn
+        read it, or as the last settled run (this watch's or a sync's) left it, with the
+        collection as that run left it."""
         if is_api(self.source.path):
             if self.live is None:
                 self.live = LiveSource(self.source.path, self.source.graph, self.read_options)
@@ -261,7 +273,7 @@ class Watch:
         if look.compare(col):
             self._seen_print = look.files
             return None
-        graph = pipeline.read(self.source, self.read_options)
+        graph = pipeline.read(self.source, self.read_options, self.folder_cache)
         self._seen_print = look.files
         return graph, None, 0, look
 

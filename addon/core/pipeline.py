@@ -17,6 +17,10 @@ between the steps (a preview, the removal guard); the order is the contract:
   in between is healed by the next (it finds notes and Anki saying the same);
 - ``revert_last`` puts back what the last write-back replaced, wherever the notes still say
   what it wrote.
+
+A long-lived caller passes ``read`` the folder's ``FolderCache`` (only changed files are
+parsed), plans with ``scope_for``'s scope (only the notes the changed pages can affect, where
+that is sound; None plans every note) and calls ``settle`` once the plan is applied.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from anki.collection import Collection
 
-from . import sync
+from . import sync, unchanged
 from .block_writes import BlockEdit, BlockWriter, FolderWriter, Journal, RoamWriter, reverted
 from .config import Config, OnConflict, SourceConfig, SyncOptions
 from .id_writes import write_ids
@@ -35,6 +39,7 @@ from .model import Graph, SourceError
 from .progress import Progress, silent
 from .sources.detect import detect_kind, read_source
 from .sources.files import read_file
+from .sources.folder_cache import FolderCache
 from .sources.outline import digest
 from .sources.registry import FORMATS, Format, ReadOptions, api_format
 
@@ -62,10 +67,62 @@ def options_for(config: Config, source: SourceConfig, *, force: bool = False,
     )
 
 
-def read(source: SourceConfig, read_options: ReadOptions) -> Graph:
-    """The source's notes (SourceError when they cannot be read)."""
+def read(source: SourceConfig, read_options: ReadOptions, cache: FolderCache | None = None
+         ) -> Graph:
+    """The source's notes (SourceError when they cannot be read). ``cache``: the folder's
+    pages as the caller's last read left them, so that only changed files are parsed."""
     return read_source(source.path, source.graph, source.kind,
-                       replace(read_options, include=source.include, exclude=source.exclude))
+                       replace(read_options, include=source.include, exclude=source.exclude,
+                               folder_cache=cache))
+
+
+def scope_for(cache: FolderCache | None, look: unchanged.Look | None, col: Collection
+              ) -> set[str] | None:
+    """The blocks to plan after a read through ``cache`` (for sync.plan's ``scope``), or
+    None to plan every note. Scoped only where that is sound: the last read the cache
+    settled (``settle``) was planned and applied with nothing left for later, under the
+    same options, into a collection nothing has changed since; and since then only page
+    files changed (an attachment or the graph's config may change any note). The scope is
+    then what the cache says changed (folder_cache.py)."""
+    if cache is None or not cache.reads or look is None or look.files is None \
+            or cache.changes is None:
+        return None  # no folder read through the cache (an export), or nothing known
+    mark = cache.mark
+    if not isinstance(mark, _Mark) or mark.digest != look.digest or mark.graph != cache.where \
+            or mark.collection != unchanged.collection_state(col):
+        return None
+    then, now = mark.files, look.files
+    pages = mark.pages | cache.page_files()
+    if any(rel not in pages for rel in then.keys() ^ now.keys()) or any(
+            rel not in pages for rel, state in now.items()
+            if rel in then and then[rel][3] != state[3]):
+        return None
+    return set(cache.changes)
+
+
+def settle(cache: FolderCache | None, read_number: int, look: unchanged.Look | None,
+           plan: sync.SyncPlan, col: Collection) -> None:
+    """After ``plan`` (of the graph read number ``read_number`` of ``cache`` read) was
+    applied: when it left nothing for later, later reads may plan only what changed."""
+    if cache is None or not cache.reads:
+        return
+    if look is None or look.files is None or not unchanged.settled(plan, scoped=True):
+        cache.mark = None
+        return
+    cache.settle(read_number, _Mark(look.digest, cache.where, look.files,
+                                    unchanged.collection_state(col),
+                                    frozenset(cache.page_files())))
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What a settled run left, for ``scope_for`` to compare."""
+
+    digest: str
+    graph: tuple[str, str]
+    files: unchanged.FileStates
+    collection: unchanged.CollectionState
+    pages: frozenset[str]
 
 
 def plan(
@@ -75,9 +132,15 @@ def plan(
 ) -> Planned:
     """Plan one source (see the module doc). A dry run writes nothing, not even ids."""
     fmt = format_of(source) if source.write_ids or options.write_back else None
-    notices = (write_ids(graph, options.cards.card_tags)
-               if fmt is not None and fmt.writes_ids and source.write_ids and not dry_run
-               else [])
+    notices: list[str] = []
+    if fmt is not None and fmt.writes_ids and source.write_ids and not dry_run:
+        before = dict(graph.blocks) if scope is not None else {}
+        notices = write_ids(graph, options.cards.card_tags)
+        renamed = {uid: block.uid for uid, block in before.items() if block.uid != uid}
+        if scope is not None and renamed:
+            # A block that got its id:: now has another uid: plan it under both, or plan
+            # every note when it was not in the scope.
+            scope = scope | set(renamed.values()) if renamed.keys() <= scope else None
     writer: BlockWriter | None = None
     problem = ""
     if options.write_back and fmt is not None and not fmt.writable:

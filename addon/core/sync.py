@@ -394,7 +394,8 @@ def plan(
     ``scope``, the uids of the blocks an incremental pull found changed (or gone), limits the
     plan to their notes: only those can be created, updated or orphaned, and every other note
     of the graph counts as unchanged. A note is never orphaned merely for being outside the
-    scope: a partial pull says nothing about the blocks it did not pull.
+    scope: a partial pull says nothing about the blocks it did not pull. An orphaned note
+    outside it may still be re-matched to a new block in it, as a full plan would.
 
     Raises GraphMismatch when the blocks it would create already have notes under another
     graph name (see graphs.py)."""
@@ -427,7 +428,8 @@ def _plan(
     healing.settle_notes(col, mine, result.healing)
     existing = mine.by_key
     result.managed_before = len(existing)
-    result.live_before = sum(1 for n in existing.values() if not n.orphaned)
+    orphaned = {key for key, n in existing.items() if n.orphaned}
+    result.live_before = len(existing) - len(orphaned)
 
     # A skipped block is still there: its note is left as it is, not orphaned.
     result.warnings.extend(skipped.values())
@@ -436,7 +438,11 @@ def _plan(
     new: list[CardSpec] = []
     changed: list[tuple[ExistingNote, CardSpec]] = []
     # Copies of one text whose set changed are matched by content, never by key (rematch.py).
-    ambiguous = ambiguous_keys(existing, [spec.key for spec in specs]) if scope is None else set()
+    # A scope holds whole pages, and copies of one text are on one page: within a scope,
+    # its own keys tell.
+    in_scope = None if scope is None else {key_for(graph, uid) for uid in scope}
+    ambiguous = ambiguous_keys(existing if in_scope is None else existing.keys() & in_scope,
+                               [spec.key for spec in specs])
     for spec in specs:
         wanted.add(spec.key)
         note = existing.get(spec.key) if spec.key not in ambiguous else None
@@ -452,10 +458,11 @@ def _plan(
         for extra in result.healing.kept.get(spec.key, ()):
             changed.append((extra, spec))
     gone = [note for key, note in existing.items() if key not in wanted or key in ambiguous]
-    if scope is not None:  # scoped plan: notes outside the scope stay as they are
-        in_scope = {key_for(graph, uid) for uid in scope}
-        result.unchanged += sum(1 for key in existing if key not in in_scope)
-        gone = [note for note in gone if note.key in in_scope]
+    if in_scope is not None:  # scoped plan: notes outside the scope stay as they are
+        # An orphaned note stays one too, unless a new block is its text written again
+        # (rematch): a full plan would find it so, whichever page it was on.
+        result.unchanged += len(existing.keys() - in_scope - orphaned)
+        gone = [note for note in gone if note.key in in_scope or note.key in orphaned]
     owned.load_fields(col, [note for note, _ in changed] + gone)
     if media is not None:
         _prefetch_images(media, [*new, *(spec for _, spec in changed)],

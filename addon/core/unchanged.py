@@ -268,11 +268,12 @@ def run_extra(source: SourceConfig) -> str:
                  source.write_ids))
 
 
-def settled(plan: SyncPlan) -> bool:
+def settled(plan: SyncPlan, scoped: bool = False) -> bool:
     """Whether an applied plan left nothing for a later run, so that planning again on the
-    same source and collection would find nothing to do."""
+    same source and collection would find nothing to do. ``scoped``: a plan of some blocks
+    only counts too (its caller knows the other notes were as the source says)."""
     return not (
-        plan.refused or plan.scoped or plan.held_back or plan.anki_edits
+        plan.refused or (plan.scoped and not scoped) or plan.held_back or plan.anki_edits
         # Written back: the notes changed under the run, and other notes may show them.
         or plan.written_back
         or (plan.media is not None and bool(plan.media.warnings))
@@ -325,22 +326,21 @@ def _same(now: FileStates, then: FileStates | None) -> bool:
         state[3] == then[rel][3] for rel, state in now.items())
 
 
-def _files_of(path: Path) -> dict[str, Path]:
+def _files_of(path: Path) -> dict[str, str]:
     """The files a read of the source depends on, by their path below it."""
     if not path.is_dir():
-        return {"": path}
+        return {"": str(path)}
     if detect.is_notes_folder(path):
         # Every file: the notes, the graph's config (logseq/config.edn), attachments.
-        return {found.rel: Path(found.path)
-                for found in walk(path, lambda name: True, Budget(path))}
+        return {found.rel: found.path for found in walk(path, lambda name: True, Budget(path))}
     # A folder of exports: the one read is the newest, so any of them may become it.
     with os.scandir(path) as entries:
-        return {entry.name: Path(entry.path) for entry in entries
+        return {entry.name: entry.path for entry in entries
                 if entry.name.lower().endswith(detect.EXPORT_SUFFIXES)
                 and entry.is_file()}
 
 
-def _hash(path: Path) -> str:
+def _hash(path: str) -> str:
     digest = hashlib.sha256()
     with open_regular(path) as handle:
         while chunk := handle.read(_CHUNK):

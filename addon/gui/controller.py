@@ -30,7 +30,11 @@ poll). Sync now reads them whole again and plans every note.
 A file source that did not change since its last settled run, into a collection that did
 not change either, is not even read by a background sync (core/unchanged.py; the record is
 in the profile's folder): startup, after-AnkiWeb and watcher syncs of unchanged notes cost
-a look at the files. Sync now always reads and plans every source, as a user pressing it
+a look at the files. A notes folder's parsed pages are kept between syncs
+(core/sources/folder_cache.py): a read parses only the files that changed, and a background
+sync plans only the notes of the pages that changed (and of the pages showing them) when the
+last sync of that folder settled and nothing else changed the collection since
+(``pipeline.scope_for``). Sync now always reads and plans every source, as a user pressing it
 expects (it is also how a deferred change is made), and records what it settled.
 
 Sources and the API tokens belong to the open profile (profile_settings.py); the rest of the
@@ -65,6 +69,7 @@ from ..core.model import Graph, SourceError, drop_gradually, gc_paused
 from ..core.panel import panel_index
 from ..core.progress import READING, WRITING, Cancelled, ticking
 from ..core.sources.detect import ReadOptions, default_graph_name, is_api
+from ..core.sources.folder_cache import FolderCache
 from ..core.state_tags import PINNED
 from .aqt_compat import TrackedCollectionOp, TrackedQueryOp, run_pending_callbacks
 from .context_panel import PanelIndex, with_history
@@ -120,6 +125,15 @@ class _Batch:
     # Each file source looked at before it was read, with its plan (None: skipped, nothing
     # changed since the last settled run; see core/unchanged.py), recorded once written.
     looked: list[tuple[unchanged.Look, sync.SyncPlan | None]] = field(default_factory=list)
+    # Each notes folder read through its cache: (cache, read number, look, plan), settled
+    # once written (pipeline.settle).
+    cached: list[tuple[FolderCache, int, unchanged.Look, sync.SyncPlan]] = field(
+        default_factory=list)
+
+    def settle(self, col: Collection) -> None:
+        for cache, read, look, plan in self.cached:
+            pipeline.settle(cache, read, look, plan, col)
+        self.cached.clear()
 
     def skipped_reports(self) -> list[sync.Report]:
         return [look.report() for look, plan in self.looked if plan is None]
@@ -145,6 +159,8 @@ class SyncController:
         self.ledger: unchanged.Ledger | None = None
         # API sources kept in memory between syncs, by path.
         self.live: dict[str, LiveSource] = {}
+        # Notes folders' parsed pages between syncs, by path (folder_cache.py).
+        self.folders: dict[str, FolderCache] = {}
         self._last_poll_problem = ""
 
     # Config ---------------------------------------------------------------------------
@@ -195,6 +211,7 @@ class SyncController:
         for live in self.live.values():
             live.close()
         self.live.clear()
+        self.folders.clear()
 
     def state_changed(self, new_state: str, old_state: str) -> None:
         """Leaving the reviewer releases a background sync that waited for it."""
@@ -331,6 +348,7 @@ class SyncController:
             self._write_panels(batch)
             if self.ledger is not None:
                 self.ledger.record(col, batch.looked)
+            batch.settle(col)
             _free(batch.plans)
         return batch
 
@@ -357,8 +375,13 @@ class SyncController:
                         continue  # nothing changed since the last poll: nothing to plan
                     graph, scope = pulled.graph, pulled.scope
                 else:
-                    graph = pipeline.read(source, read_options)
-                    graphs.append(graph)
+                    cache = self.folders.setdefault(source.path, FolderCache())
+                    graph = pipeline.read(source, read_options, cache)
+                    if cache.reads:  # its pages stay in the cache: not released
+                        # Sync now plans every note, as a user pressing it expects.
+                        scope = None if req.manual else pipeline.scope_for(cache, look, col)
+                    else:
+                        graphs.append(graph)
             except SourceError as err:
                 batch.errors.append(str(err))
                 continue
@@ -378,6 +401,9 @@ class SyncController:
             batch.plans.append(plan)
             if look is not None:
                 batch.looked.append((look, plan))
+                kept = self.folders.get(source.path)
+                if kept is not None and kept.reads:
+                    batch.cached.append((kept, kept.reads, look, plan))
             if not source.graph:
                 batch.graph_names[source.path] = graph.name
             if self.panels is not None:
@@ -433,6 +459,8 @@ class SyncController:
         wanted = {s.path for s in config.sources}
         for path in [p for p in self.live if p not in wanted]:
             self.live.pop(path).close()
+        for path in [p for p in self.folders if p not in wanted]:
+            del self.folders[path]
 
     def _write_panels(self, batch: _Batch) -> None:
         if self.panels is not None:
@@ -548,6 +576,7 @@ class SyncController:
             else:
                 with self.ledger.recording(col, batch.looked):
                     report = sync.apply_all(batch.plans, col, progress)
+            batch.settle(col)
             self._write_panels(batch)
             skipped = batch.skipped_reports()
             if skipped:  # the sources skipped as unchanged count their notes too
@@ -559,6 +588,7 @@ class SyncController:
             _free(batch.plans)  # freed on the worker thread
             batch.planned.clear()
             batch.looked.clear()
+            batch.cached.clear()
 
     def _applied(self, report: sync.Report, batch: _Batch, req: SyncRequest,
                  config: Config) -> None:

@@ -15,6 +15,8 @@
   ``.``) is a namespace ``/``; journals ``journals/2024_01_15.md`` are titled with the graph's
   ``:journal/page-title-format`` (Logseq's default gives "Jan 15th, 2024").
 - ``.org`` files, whiteboards and ``logseq/bak`` are not read.
+- With a ``FolderCache`` (a long-lived caller's), only the files that changed since its last
+  read are parsed; the Graph is the same (folder_cache.py).
 
 """
 
@@ -31,6 +33,14 @@ from urllib.parse import unquote
 
 from ..model import Block, Graph, Page, PageUids, SourceError, gc_paused, page_uids
 from .files import Budget, Found, decode, read_file, walk
+from .folder_cache import (
+    FolderCache,
+    Parsed,
+    Shown,
+    merge_blocks,
+    shown_as_cached,
+    shown_as_parsed,
+)
 from .outline import FENCE, digest, parse, plain, split_lines, within
 
 SUFFIX = ".md"
@@ -58,7 +68,9 @@ def looks_like(path: Path) -> bool:
     )
 
 
-def read(path: str | Path, graph_name: str) -> Graph:
+def read(path: str | Path, graph_name: str, cache: FolderCache | None = None) -> Graph:
+    """Read the graph at ``path``; with ``cache``, only the files that changed since the
+    cache's last read are parsed (folder_cache.py), and the Graph is the same."""
     path = Path(path)
     if not path.exists():
         raise SourceError(path, "no such file or folder")
@@ -70,6 +82,10 @@ def read(path: str | Path, graph_name: str) -> Graph:
     if not files:
         raise SourceError(path, "the graph holds no .md pages")
     graph = Graph(source="logseq", name=graph_name, root=str(path))
+    if cache is not None:
+        with gc_paused():
+            _read_cached(graph, cache, config, files, budget)
+        return graph
     with gc_paused():
         for file, journal in files:
             rel = file.rel
@@ -79,6 +95,39 @@ def read(path: str | Path, graph_name: str) -> Graph:
             lines = split_lines(text)
             build_page(graph, rel, lines, config.title(rel, journal), plain=plain(text))
     return graph
+
+
+def _read_cached(graph: Graph, cache: FolderCache, config: _Config,
+                 files: list[tuple[Found, bool]], budget: Budget) -> None:
+    session = cache.begin("logseq", graph.root)
+    read: list[tuple[str, str, Parsed]] = []
+    for file, journal in files:
+        rel = file.rel
+        title = config.title(rel, journal)
+
+        def parse(data: bytes, rel: str = rel, title: str = title) -> Parsed:
+            text, _ = decode(data)
+            scratch = Graph(source="logseq", name=graph.name)
+            page = build_page(scratch, rel, split_lines(text), title, plain=plain(text))
+            return Parsed(page, scratch.blocks, text)
+
+        parsed = session.parsed(rel, file.path, budget, title, parse)
+        graph.file_digests[rel] = parsed.digest
+        read.append((rel, title, parsed))
+    shown: dict[str, Shown] = {}
+    clash_free = merge_blocks(graph, [parsed for _, _, parsed in read])
+    for rel, title, parsed in read:
+        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
+            graph.add_page(parsed.page)
+            if not clash_free:
+                graph.blocks.update(parsed.blocks)
+            shown[rel] = shown_as_cached(parsed)
+        else:  # a uid another page took first: parsed again against the graph, as read does
+            known = len(graph.blocks)
+            page = build_page(graph, rel, split_lines(parsed.text), title,
+                              plain=plain(parsed.text))
+            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
+    session.finish(shown)
 
 
 # Building pages --------------------------------------------------------------------------
@@ -145,7 +194,7 @@ def build_page(
         text = block.string
         if ":" in text or text[:1] == "#":
             _read_block(graph, uid_of, block, text)
-        else:  # most blocks: plain text, no properties (inlined: this loop is the hot path)
+        else:  # plain text, no properties
             block.uid = uid = uid_of(text, blocks, plain)
             blocks[uid] = block
     return page

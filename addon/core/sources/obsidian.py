@@ -32,9 +32,11 @@ that is not ``.md`` (attachments are only looked up, for images). ``include`` / 
 are glob patterns on the vault-relative posix path: ``*`` and ``?`` stay within one folder,
 ``**`` spans folders, and a pattern that matches a folder covers everything in it.
 
-Guarantees: the vault is only read, never written (no file, no timestamp). Text is decoded
-as every folder reader decodes it (``files.decode``: UTF-8, a BOM ignored, else
-Windows-1252); CRLF/CR line ends become LF.
+Guarantees: the vault is only read, never written (no file, no timestamp). With a
+``FolderCache`` (a long-lived caller's), only the notes that changed since its last read are
+parsed, and the Graph is the same (folder_cache.py). Text is decoded as every folder reader
+decodes it (``files.decode``: UTF-8, a BOM ignored, else Windows-1252); CRLF/CR line ends
+become LF.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -56,6 +59,15 @@ from ..model import (
     parse_attribute,
 )
 from .files import Budget, decode, read_file, walk
+from .folder_cache import (
+    FolderCache,
+    Parsed,
+    Shown,
+    merge_blocks,
+    shown_as_cached,
+    shown_as_parsed,
+    with_texts,
+)
 from .outline import digest
 
 IMAGE_SUFFIXES = frozenset(
@@ -91,8 +103,11 @@ def read(
     graph_name: str,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    cache: FolderCache | None = None,
 ) -> Graph:
-    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc."""
+    """Read the vault at ``path`` into a Graph named ``graph_name``; see the module doc.
+    With ``cache``, only the notes that changed since the cache's last read are parsed
+    (folder_cache.py), and the Graph is the same."""
     root = Path(path)
     if not root.exists():
         raise SourceError(root, "no such folder")
@@ -111,6 +126,10 @@ def read(
     except ValueError as err:
         raise SourceError(root, str(err)) from None
     vault = _Vault(graph, attachments)
+    if cache is not None:
+        with gc_paused():
+            _read_cached(vault, cache, files, _titles(notes), budget)
+        return graph
     with gc_paused():
         for rel, title in _titles(notes):
             page = graph.add_page(Page(title=title, path=rel))
@@ -121,6 +140,54 @@ def read(
             _parse_note(vault, page, text)
         vault.resolve_embeds()
     return graph
+
+
+def _read_cached(vault: _Vault, cache: FolderCache, files: dict[str, str],
+                 titles: list[tuple[str, str]], budget: Budget) -> None:
+    graph = vault.graph
+    session = cache.begin("obsidian", graph.root)
+    read: list[tuple[str, str, Parsed]] = []
+    for rel, title in titles:
+
+        def parse(data: bytes, rel: str = rel, title: str = title) -> Parsed:
+            text = _decode(data)
+            scratch = _Vault(Graph(source="obsidian", name=graph.name), vault.attachments)
+            page = scratch.graph.add_page(Page(title=title, path=rel))
+            _parse_note(scratch, page, text)
+            return Parsed(page, scratch.graph.blocks, text,
+                          data=(scratch.ids[rel], [(b, b.string) for b in scratch.embeds]))
+
+        parsed = session.parsed(rel, files[rel], budget, title, parse)
+        graph.file_digests[rel] = parsed.digest
+        read.append((rel, title, parsed))
+    shown: dict[str, Shown] = {}
+    embeds: dict[str, list[Block]] = {}
+    clash_free = merge_blocks(graph, [parsed for _, _, parsed in read])
+    for rel, title, parsed in read:
+        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
+            page = graph.add_page(parsed.page)
+            vault.by_path[rel.lower()] = page
+            if not clash_free:
+                graph.blocks.update(parsed.blocks)
+            ids, raw = parsed.data
+            vault.ids[rel] = ids
+            for block, text in raw:
+                block.string = text  # as parsed: resolved below against this graph
+            embeds[rel] = [block for block, _ in raw]
+            vault.embeds.extend(embeds[rel])
+            shown[rel] = shown_as_cached(parsed)
+        else:  # a uid another note took first: parsed again against the graph, as read does
+            page = graph.add_page(Page(title=title, path=rel))
+            vault.by_path[rel.lower()] = page
+            known, first = len(graph.blocks), len(vault.embeds)
+            _parse_note(vault, page, parsed.text)
+            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
+            embeds[rel] = vault.embeds[first:]
+    vault.resolve_embeds()
+    for rel, blocks in embeds.items():
+        if blocks:
+            with_texts(shown[rel], tuple(block.string for block in blocks))
+    session.finish(shown)
 
 
 # The folder -------------------------------------------------------------------------------
@@ -245,7 +312,7 @@ class _Vault:
 
     def resolve_embeds(self) -> None:
         for block in self.embeds:
-            block.string = _outside_code(block.string, lambda s, b=block: self._resolve(s, b.page))
+            block.string = _outside_code(block.string, partial(self._resolve, page=block.page))
 
     def _resolve(self, text: str, page: Page) -> str:
         if "![[" in text:
@@ -309,171 +376,233 @@ def _outside_code(text: str, rewrite: Callable[[str], str]) -> str:
 
 
 def _parse_note(vault: _Vault, page: Page, text: str) -> None:
-    """Read one note into blocks under ``page``.
-
-    A block is made when its first line is read; later lines gather in a list until the next
-    block starts. Ids, uids and the final text are settled in one pass at the end, over the
-    note's blocks in document order, so ``graph.blocks`` stays in document order too; only the
-    usual one-line item's ``^id`` is taken as its line is read. (One function with local
-    state, not a class: this loop runs once per line of the vault.)
-    """
+    """Read one note into blocks under ``page``, step by step: its front matter becomes
+    attribute blocks (``_front_matter``), its lines become blocks (``_Lines``), then each
+    block's id, uid and final text are settled in one pass over the note's blocks in
+    document order (``_settle``), so ``graph.blocks`` stays in document order too."""
     if "%%" in text:
         text = _strip_comments(text)
     lines = text.split("\n")
     made: list[Block] = []  # the note's blocks, in document order
-    gathered: dict[int, list[str]] = {}  # block index -> all its lines, when more than one
-    given: dict[int, str] = {}  # block index -> id from a "^id" line after a blank line
     start = _front_matter(lines, page, made)
     front = len(made)  # the front matter's attribute blocks
-    top = page.children
-    headings: list[tuple[int, Block]] = []  # open sections, outermost first
-    items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
-    current: Block | None = None  # the block whose lines are being read
-    more: list[str] | None = None  # its lines, once it has more than one
-    undo = ""  # the current block's text before its "^id" was taken off (see _reopen)
-    kind = ""  # of the current block: "paragraph", "item" or "heading"
-    fence = ""  # the closing fence, inside a fenced code block
-    fence_cut = 0  # columns of indentation the code lines lose
-    blank = False  # a blank line came since the last text
-    columns_of = _COLUMNS.get
-    for line in lines[start:] if start else lines:
-        if fence:
-            if more is None:
-                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
-            more.append(_dedent(line, fence_cut) if fence_cut else line)
-            stripped = line.strip()
-            if stripped.startswith(fence) and not stripped.strip(fence[0]):
-                fence = ""
-            continue
-        stripped = line.lstrip(" \t")
-        if not stripped:
-            blank = True
-            continue
-        indent = len(line) - len(stripped)
-        if indent:
-            prefix = line[:indent]
-            indent = columns_of(prefix) or _columns(prefix)
-        first = stripped[0]
+    note = _Lines(page, made)
+    note.read(lines[start:] if start else lines)
+    _settle(vault, page, made, note.gathered, note.given, front, text)
 
-        # A list item (the common case, kept inline).
-        content = lead = ""  # the item's text, and its first character
-        marker = 0
+
+class _Lines:
+    """A note's lines -> its blocks. A block is made when its first line is read; its later
+    lines gather in a list until the next block starts (``gathered``; ``_settle`` joins
+    them). Only the usual one-line item's ``^id`` is taken as its line is read."""
+
+    __slots__ = (
+        "blank",
+        "current",
+        "fence",
+        "fence_cut",
+        "gathered",
+        "given",
+        "headings",
+        "items",
+        "kind",
+        "made",
+        "more",
+        "page",
+        "top",
+        "undo",
+    )
+
+    def __init__(self, page: Page, made: list[Block]) -> None:
+        self.page = page
+        self.top = page.children
+        self.made = made
+        self.gathered: dict[int, list[str]] = {}  # block index -> its lines, when several
+        self.given: dict[int, str] = {}  # block index -> id from a "^id" line after a blank
+        self.headings: list[tuple[int, Block]] = []  # open sections, outermost first
+        self.items: list[tuple[int, Block]] = []  # open list items: (marker column, block)
+        self.current: Block | None = None  # the block whose lines are being read
+        self.more: list[str] | None = None  # its lines, once it has more than one
+        self.undo = ""  # the current block's text before its "^id" was taken off
+        self.kind = ""  # of the current block: "paragraph", "item" or "heading"
+        self.fence = ""  # the closing fence, inside a fenced code block
+        self.fence_cut = 0  # columns of indentation the code lines lose
+        self.blank = False  # a blank line came since the last text
+
+    def read(self, lines: list[str]) -> None:
+        columns_of = _COLUMNS.get
+        item, items = self._item, self.items
+        for line in lines:
+            if self.fence:
+                self._code(line)
+                continue
+            stripped = line.lstrip(" \t")
+            if not stripped:
+                self.blank = True
+                continue
+            indent = len(line) - len(stripped)
+            if indent:
+                prefix = line[:indent]
+                indent = columns_of(prefix) or _columns(prefix)
+            first = stripped[0]
+            if (first in "-*+" or first.isdigit()) and item(stripped, first, indent):
+                continue
+            if first in "-*_=" and indent < 4 and self._rule(stripped, first):
+                continue
+            in_item = bool(items) and indent > items[-1][0]
+            if first == "#" and not in_item and self._heading(stripped):
+                continue
+            if self.blank and self.current is not None and self._id_line(stripped):
+                continue
+            self._text(stripped, first, indent, in_item)
+
+    def _lines(self) -> list[str]:
+        """The current block's lines, from its first (see ``_reopen``)."""
+        if self.more is None:
+            assert self.current is not None
+            self.more = self.gathered[len(self.made) - 1] = _reopen(self.current, self.undo)
+        return self.more
+
+    def _code(self, line: str) -> None:
+        """A line inside a fenced code block: kept as written, in the block it is in."""
+        self._lines().append(_dedent(line, self.fence_cut) if self.fence_cut else line)
+        stripped = line.strip()
+        if stripped.startswith(self.fence) and not stripped.strip(self.fence[0]):
+            self.fence = ""
+
+    def _item(self, stripped: str, first: str, indent: int) -> bool:
+        """A list item ("- ", "* ", "+ ", "1. ", "1) ") opens a block: True if the line is one."""
         if first in "-*+":
-            if stripped[1:2] in " \t":  # also "" (a bare marker)
-                marker = 1
-                content = stripped[2:]
+            if stripped[1:2] not in " \t":  # also "" (a bare marker)
+                return False
+            marker = 1
+            content = stripped[2:]
+            lead = content[:1]
+            if lead == " " or lead == "\t":
+                content = content.lstrip(" \t")
                 lead = content[:1]
-                if lead == " " or lead == "\t":
-                    content = content.lstrip(" \t")
-                    lead = content[:1]
-                if lead == first != "+" and _RULE.match(stripped):
-                    marker = 0  # "- - -", "* * *": a rule
-        elif first.isdigit() and (m := _ORDERED.match(stripped)):
+            if lead == first != "+" and _RULE.match(stripped):
+                return False  # "- - -", "* * *": a rule
+        elif m := _ORDERED.match(stripped):
             marker = m.end() - 1
             content = stripped[marker:].lstrip(" \t")
             lead = content[:1]
-        if marker:
-            while items and items[-1][0] >= indent:
-                items.pop()
-            parent = items[-1][1] if items else headings[-1][1] if headings else None
-            # The usual "text ^id" is taken while the line is at hand (one rpartition; the
-            # rarer shapes are left to _settle). It holds only if no further line joins the
-            # item: the id ends a block's last line, so _reopen puts it back then.
-            head, caret, tail = content.rpartition(" ^")
-            special = lead != "" and lead in "[#`~"
-            # (Block with all six fields: CPython calls its __init__ faster so.)
-            if caret and tail.isascii() and not special and (
-                tail.isalnum() or tail.replace("-", "").isalnum()
-            ):
-                block = Block(tail, head, page, parent, [], 0)
-                undo = content
+        else:
+            return False
+        items = self.items
+        while items and items[-1][0] >= indent:
+            items.pop()
+        parent = items[-1][1] if items else self.headings[-1][1] if self.headings else None
+        # The usual "text ^id" is taken while the line is at hand (the rarer shapes are left
+        # to _settle). It holds only if no further line joins the item: the id ends a
+        # block's last line, so _reopen puts it back then.
+        head, caret, tail = content.rpartition(" ^")
+        special = lead != "" and lead in "[#`~"
+        if caret and tail.isascii() and not special and (
+            tail.isalnum() or tail.replace("-", "").isalnum()
+        ):
+            block = Block(tail, head, self.page, parent, [], 0)
+            self.undo = content
+        else:
+            block = Block("", content, self.page, parent, [], 0)
+        (parent.children if parent is not None else self.top).append(block)
+        self.made.append(block)
+        self.current, self.more, self.kind, self.blank = block, None, "item", False
+        items.append((indent, block))
+        if special:
+            if content[0] == "[" and (m := _TASK.match(content)):
+                done = m.group(1) != " "
+                block.string = ("{{[[DONE]]}} " if done else "{{[[TODO]]}} ") + \
+                    content[m.end():]
+            elif content[0] == "#" and (m := _HEADING.match(content)):
+                # A heading in an item is one line, like any heading.
+                block.string, block.heading = m.group(2), min(len(m.group(1)), 3)
+                self.kind = "heading"
             else:
-                block = Block("", content, page, parent, [], 0)
-            (parent.children if parent is not None else top).append(block)
-            made.append(block)
-            current = block
-            more = None
-            kind = "item"
-            blank = False
-            items.append((indent, block))
-            if special:
-                if content[0] == "[" and (m := _TASK.match(content)):
-                    done = m.group(1) != " "
-                    block.string = ("{{[[DONE]]}} " if done else "{{[[TODO]]}} ") + \
-                        content[m.end():]
-                elif content[0] == "#" and (m := _HEADING.match(content)):
-                    # A heading in an item is one line, like any heading.
-                    block.string, block.heading = m.group(2), min(len(m.group(1)), 3)
-                    kind = "heading"
-                else:
-                    fence, fence_cut = _fence_open(content), indent + marker + 1
-            continue
+                self.fence, self.fence_cut = _fence_open(content), indent + marker + 1
+        return True
 
-        # Rules and setext underlines.
-        if first in "-*_=" and indent < 4:
-            if not blank and kind == "paragraph" and not items and _SETEXT.match(stripped):
-                assert current is not None
-                title = " ".join(more) if more is not None else current.string
-                gathered.pop(len(made) - 1, None)
-                (current.parent.children if current.parent else top).pop()
-                level = 1 if first == "=" else 2
-                while headings and headings[-1][0] >= level:
-                    headings.pop()
-                parent = headings[-1][1] if headings else None
-                current.parent, current.string = parent, title
-                current.heading = level
-                (parent.children if parent is not None else top).append(current)
-                headings.append((level, current))
-                more, kind = None, "heading"
-                continue
-            if first != "=" and _RULE.match(stripped):
-                items.clear()
-                current, more, kind, blank = None, None, "", True
-                continue
-
-        in_item = bool(items) and indent > items[-1][0]
-        if first == "#" and not in_item and (m := _HEADING.match(stripped)):
-            level = len(m.group(1))
-            items.clear()
+    def _rule(self, stripped: str, first: str) -> bool:
+        """A setext underline (turning the paragraph above into a heading) or a rule (closing
+        the open list): True if the line is one."""
+        current = self.current
+        if not self.blank and self.kind == "paragraph" and not self.items and (
+                _SETEXT.match(stripped)):
+            assert current is not None
+            title = " ".join(self.more) if self.more is not None else current.string
+            self.gathered.pop(len(self.made) - 1, None)
+            (current.parent.children if current.parent else self.top).pop()
+            level = 1 if first == "=" else 2
+            headings = self.headings
             while headings and headings[-1][0] >= level:
                 headings.pop()
             parent = headings[-1][1] if headings else None
-            block = Block("", m.group(2), page, parent, [], min(level, 3))
-            (parent.children if parent is not None else top).append(block)
-            made.append(block)
-            headings.append((level, block))
-            current, more, kind, blank = block, None, "heading", False
-            continue
+            current.parent, current.string = parent, title
+            current.heading = level
+            (parent.children if parent is not None else self.top).append(current)
+            headings.append((level, current))
+            self.more, self.kind = None, "heading"
+            return True
+        if first != "=" and _RULE.match(stripped):
+            self.items.clear()
+            self.current, self.more, self.kind, self.blank = None, None, "", True
+            return True
+        return False
 
-        if blank and current is not None and (m := _ID_LINE.match(stripped)):
-            last = more[-1] if more is not None else current.string
-            if len(made) - 1 not in given and not current.uid and not _BLOCK_ID.search(last):
-                given[len(made) - 1] = m.group(1)
-                continue
+    def _heading(self, stripped: str) -> bool:
+        """An ATX heading opens a section: True if the line is one."""
+        m = _HEADING.match(stripped)
+        if m is None:
+            return False
+        level = len(m.group(1))
+        self.items.clear()
+        headings = self.headings
+        while headings and headings[-1][0] >= level:
+            headings.pop()
+        parent = headings[-1][1] if headings else None
+        block = Block("", m.group(2), self.page, parent, [], min(level, 3))
+        (parent.children if parent is not None else self.top).append(block)
+        self.made.append(block)
+        headings.append((level, block))
+        self.current, self.more, self.kind, self.blank = block, None, "heading", False
+        return True
 
-        # Any other line continues the current block, or starts a paragraph.
+    def _id_line(self, stripped: str) -> bool:
+        """A "^id" line after a blank line, naming the block above: True if taken so."""
+        m = _ID_LINE.match(stripped)
+        current = self.current
+        if m is None or current is None:
+            return False
+        last = self.more[-1] if self.more is not None else current.string
+        index = len(self.made) - 1
+        if index in self.given or current.uid or _BLOCK_ID.search(last):
+            return False
+        self.given[index] = m.group(1)
+        return True
+
+    def _text(self, stripped: str, first: str, indent: int, in_item: bool) -> None:
+        """Any other line: it continues the current block, or starts a paragraph."""
         opens = _fence_open(stripped) if first in "`~" else ""
-        if not blank and (kind == "paragraph" or (kind == "item" and not (opens and not in_item))):
-            if more is None:
-                more = gathered[len(made) - 1] = _reopen(current, undo)  # type: ignore[arg-type]
-            more.append(stripped)  # continuation, lazy or indented
+        kind = self.kind
+        if not self.blank and (kind == "paragraph" or (
+                kind == "item" and not (opens and not in_item))):
+            self._lines().append(stripped)  # continuation, lazy or indented
         else:
+            items = self.items
             while items and items[-1][0] >= indent:
                 items.pop()
-            if kind == "item" and items and items[-1][1] is current:
-                if more is None:
-                    more = gathered[len(made) - 1] = _reopen(current, undo)
-                more.extend(("", stripped))  # a further paragraph of the same item
+            if kind == "item" and items and items[-1][1] is self.current:
+                self._lines().extend(("", stripped))  # a further paragraph of the same item
             else:
+                headings = self.headings
                 parent = items[-1][1] if items else headings[-1][1] if headings else None
-                block = Block("", stripped, page, parent, [], 0)
-                (parent.children if parent is not None else top).append(block)
-                made.append(block)
-                current, more, kind = block, None, "paragraph"
-        blank = False
+                block = Block("", stripped, self.page, parent, [], 0)
+                (parent.children if parent is not None else self.top).append(block)
+                self.made.append(block)
+                self.current, self.more, self.kind = block, None, "paragraph"
+        self.blank = False
         if opens:
-            fence, fence_cut = opens, indent
-    _settle(vault, page, made, gathered, given, front, text)
+            self.fence, self.fence_cut = opens, indent
 
 
 def _settle(
@@ -496,26 +625,23 @@ def _settle(
     uid_of = page_uids(page.title)
     for index, lines in gathered.items():
         made[index].string = "\n".join(lines)
-    # By block (identity), so the loop below needs no index; an id line is rare.
     given_to = {made[index]: uid for index, uid in given.items()}
     embeds_here = "![" in note or any("![" in block.string for block in made[:front])
     for block in made:
         text = block.string
         # An item's one line may have given its uid already (see _parse_note).
         uid = block.uid or (given_to.get(block, "") if given_to else "")
-        # A trailing "^id" after white space (a plain rfind: a regex search costs more here).
+        # A trailing "^id" after white space.
         if not uid and (caret := text.rfind("^")) >= 0 and (
             caret == 0 or text[caret - 1] in " \t\n"
         ):
             tail = text[caret + 1 :].rstrip(" \t")
-            # isalnum() on ASCII is exactly [A-Za-z0-9]: no regex for the usual id.
             if (tail.isascii() and (tail.isalnum() or tail.replace("-", "").isalnum())) or (
                 _ID.match(tail)
             ):
                 uid = tail
                 text = text[:caret]
         block.string = text = text.strip()
-        # One probe of the graph's (large, cache-cold) uid table when the id is free.
         if uid:
             if uid not in ids:
                 ids[uid] = block

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ..model import Graph, SourceError
 from . import logseq, obsidian, roam_api, roam_edn, roam_json, roam_local, roam_markdown
+from .folder_cache import FolderCache
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class ReadOptions:
     local_tokens: Mapping[str, str] = field(default_factory=dict)
     # Seconds a request to Roam desktop may wait (an encrypted graph waits for its password).
     local_timeout: float = roam_local.DEFAULT_TIMEOUT
+    # A notes folder's parsed pages, kept by a long-lived caller (folder_cache.py).
+    folder_cache: FolderCache | None = None
 
 
 class Client(Protocol):
@@ -150,7 +153,16 @@ def _connect_local(source: str, graph: str, options: ReadOptions) -> Client:
 
 
 def _read_obsidian(source: Path | str, name: str, options: ReadOptions) -> Graph:
-    return obsidian.read(source, name, include=options.include, exclude=options.exclude)
+    return obsidian.read(source, name, include=options.include, exclude=options.exclude,
+                         cache=options.folder_cache)
+
+
+def _read_logseq(source: Path | str, name: str, options: ReadOptions) -> Graph:
+    return logseq.read(source, name, options.folder_cache)
+
+
+def _read_roam_markdown(source: Path | str, name: str, options: ReadOptions) -> Graph:
+    return roam_markdown.read(source, name, options.folder_cache)
 
 
 def _path_reader(read: Callable[[Path | str, str], Graph]) -> Reader:
@@ -165,10 +177,10 @@ FORMATS: dict[str, Format] = {f.kind: f for f in (
     Format("roam-edn", "Roam EDN export", _EXPORT_HELP, "roam", _path_reader(roam_edn.read),
            export="edn", export_file=True, own_name=roam_edn.graph_name_of),
     Format("roam-markdown", "Roam Markdown export", _EXPORT_HELP, "roam",
-           _path_reader(roam_markdown.read), export="md"),
+           _read_roam_markdown, export="md"),
     Format("logseq", "Logseq graph",
            "A Logseq graph: with 'Write id::', each card block gets a stable id:: line, so "
-           "editing its text keeps the same note.", "logseq", _path_reader(logseq.read),
+           "editing its text keeps the same note.", "logseq", _read_logseq,
            marks=logseq.looks_like, writes_files=True, settings=frozenset({"write_ids"})),
     Format("obsidian", "Obsidian vault",
            "An Obsidian vault: Include and Exclude choose its notes.", "obsidian",

@@ -12,7 +12,9 @@ What the format loses, so this reader cannot give back:
 - page uids, so a card's link opens the graph, not the page;
 - in a zip, images: ``Graph.root`` stays "" and local images are not found;
 - a line of a block's text that itself starts with ``- `` is read as a new block.
-Nothing is ever written to the export.
+Nothing is ever written to the export. A folder read with a ``FolderCache`` (a long-lived
+caller's) parses only the files that changed since the cache's last read, and gives the same
+Graph (folder_cache.py); a zip is always read whole.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from pathlib import Path
 from ..model import Block, Graph, Page, SourceError, gc_paused, page_uids
 from .exports import open_zip, read_member, zip_members
 from .files import Budget, Found, decode, read_file, walk
+from .folder_cache import (
+    FolderCache,
+    Parsed,
+    Shown,
+    merge_blocks,
+    shown_as_cached,
+    shown_as_parsed,
+)
 from .outline import parse_text, plain
 
 SUFFIX = ".md"
@@ -50,7 +60,10 @@ def looks_like(path: Path) -> bool:
     return next(_markdown_files(path), None) is not None
 
 
-def read(path: str | Path, graph_name: str) -> Graph:
+def read(path: str | Path, graph_name: str, cache: FolderCache | None = None) -> Graph:
+    """Read the export at ``path``; with ``cache`` (a folder only: a zip is read whole),
+    only the files that changed since the cache's last read are parsed (folder_cache.py),
+    and the Graph is the same."""
     path = Path(path)
     if path.is_dir():
         budget = Budget(path)
@@ -58,7 +71,11 @@ def read(path: str | Path, graph_name: str) -> Graph:
         if not found:
             raise SourceError(path, "no .md files in this folder; not a Roam Markdown export")
         graph = Graph(source="roam", name=graph_name, root=str(path))
-        _read_pages(graph, ((file.rel, read_file(file.path, budget)) for file in found))
+        if cache is not None:
+            with gc_paused():
+                _read_cached(graph, cache, found, budget)
+        else:
+            _read_pages(graph, ((file.rel, read_file(file.path, budget)) for file in found))
     elif path.suffix.lower() == ".zip":
         graph = Graph(source="roam", name=graph_name)
         with open_zip(path) as archive:
@@ -76,16 +93,47 @@ def _read_pages(graph: Graph, files: Iterator[tuple[str, bytes]]) -> None:
         for rel, data in files:
             text, _ = decode(data)
             del data
-            # NFC: macOS may give decomposed names, and the title is part of every uid.
-            title = unicodedata.normalize("NFC", rel[: -len(SUFFIX)])
-            page = graph.add_page(Page(title=title, path=rel))
-            outline = parse_text(text, False, page)
-            if any(line.strip() for line in outline.preamble):
-                # Text before the first bullet (a hand-edited file): keep it as a first block.
-                lead = Block("", "\n".join(outline.preamble).strip("\n"), page)
-                page.children.insert(0, lead)
-                outline.blocks.insert(0, lead)
-            name_blocks(graph, page, outline.blocks, plain(text))
+            _add_page(graph, rel, text)
+
+
+def _add_page(graph: Graph, rel: str, text: str) -> Page:
+    # NFC: macOS may give decomposed names, and the title is part of every uid.
+    title = unicodedata.normalize("NFC", rel[: -len(SUFFIX)])
+    page = graph.add_page(Page(title=title, path=rel))
+    outline = parse_text(text, False, page)
+    if any(line.strip() for line in outline.preamble):
+        # Text before the first bullet (a hand-edited file): keep it as a first block.
+        lead = Block("", "\n".join(outline.preamble).strip("\n"), page)
+        page.children.insert(0, lead)
+        outline.blocks.insert(0, lead)
+    name_blocks(graph, page, outline.blocks, plain(text))
+    return page
+
+
+def _read_cached(graph: Graph, cache: FolderCache, found: list[Found], budget: Budget) -> None:
+    session = cache.begin("roam-markdown", graph.root)
+    read: list[tuple[str, Parsed]] = []
+    for file in found:
+
+        def parse(data: bytes, rel: str = file.rel) -> Parsed:
+            text, _ = decode(data)
+            scratch = Graph(source="roam", name=graph.name)
+            return Parsed(_add_page(scratch, rel, text), scratch.blocks, text)
+
+        read.append((file.rel, session.parsed(file.rel, file.path, budget, None, parse)))
+    shown: dict[str, Shown] = {}
+    clash_free = merge_blocks(graph, [parsed for _, parsed in read])
+    for rel, parsed in read:
+        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
+            graph.add_page(parsed.page)
+            if not clash_free:
+                graph.blocks.update(parsed.blocks)
+            shown[rel] = shown_as_cached(parsed)
+        else:  # a uid another page took first: parsed again against the graph, as read does
+            known = len(graph.blocks)
+            page = _add_page(graph, rel, parsed.text)
+            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
+    session.finish(shown)
 
 
 def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False) -> None:
