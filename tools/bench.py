@@ -45,6 +45,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
@@ -606,6 +607,15 @@ def _sync_child(args: argparse.Namespace) -> None:
     from addon.core import sync
     from tools import bridge
 
+    # Anki keeps undo steps in memory only, so the last one is read as the CLI closes the
+    # collection, not from a reopened one (which never has any).
+    last_undo: list[str] = []
+    close = Collection.close
+
+    def close_noting_undo(col: Collection, *rest: Any, **named: Any) -> None:
+        last_undo.append(col.undo_status().undo)
+        close(col, *rest, **named)
+
     def work() -> dict[str, int]:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
@@ -615,11 +625,12 @@ def _sync_child(args: argparse.Namespace) -> None:
         counts = json.loads(out.getvalue().strip().splitlines()[-1])
         return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
 
-    result = _timed(work)
-    col = Collection(str(args.collection))
-    result["one_undo_step"] = int(col.undo_status().undo == sync.UNDO_NAME
-                                  or not result.get("created"))
-    col.close()
+    Collection.close = close_noting_undo  # type: ignore[method-assign, assignment]
+    try:
+        result = _timed(work)
+    finally:
+        Collection.close = close  # type: ignore[method-assign]
+    result["one_undo_step"] = int(last_undo[-1:] == [sync.UNDO_NAME] or not result.get("created"))
     print(json.dumps(result))
 
 
