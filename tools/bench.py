@@ -243,7 +243,7 @@ def _anki_gaps(blocks: int, cards: int) -> None:
     install_driver_addon(base)
     installed = install_ankiaddon(base, package)
     meta = json.loads((installed / "meta.json").read_text(encoding="utf-8"))
-    defaults = json.loads((ROOT / "config.json").read_text(encoding="utf-8"))
+    defaults = json.loads((ROOT / "addon" / "config.json").read_text(encoding="utf-8"))
     meta["config"] = {**defaults, "sync_on_startup": False, "watch": False, "sources": [
         {"path": str(export), "kind": "auto", "graph": "bench", "deck": "",
          "brace_clozes": True}]}
