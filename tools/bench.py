@@ -259,9 +259,11 @@ def _anki_gaps(blocks: int, cards: int) -> None:
             driver.exec(f"mw._bench_heartbeat['worst'] = 0.0\n{action}\nresult = True")
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                running, report = driver.eval(f"({_GUI}.CONTROLLER.running, "
-                                              f"{_GUI}.CONTROLLER.last_report)")
-                if not running and report and report.get("_at", 0) > start:
+                # Only the report's time: the report itself lists every note the sync
+                # touched, and serialising it on Anki's main thread is a gap of its own.
+                running, at = driver.eval(f"({_GUI}.CONTROLLER.running, "
+                                          f"({_GUI}.CONTROLLER.last_report or {{}}).get('_at', 0))")
+                if not running and at > start:
                     break
                 time.sleep(0.05)
             return driver.eval("mw._bench_heartbeat['worst']")
