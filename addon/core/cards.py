@@ -1,10 +1,11 @@
 """Marked blocks -> CardSpecs: which blocks are cards, of what kind, in which deck, with which
 tags.
 
-Marking rules (DESIGN.md): a block carrying a card tag (``#card``, ``#[[card]]``, ``[[card]]``;
-configurable; marks.py says which forms mark a card in which dialect) is a card. Front is the
-block, back its children (attribute children left out). Cloze syntax (clozes.py, per dialect)
-makes a cloze note. ``#reversed`` or ``direction:: <->`` adds the reverse card. ``#no-card`` or
+Marking rules (the README's "Marking cards in your notes"): a block carrying a card tag
+(``#card``, ``#[[card]]``, ``[[card]]``; configurable; marks.py says which forms mark a card in
+which dialect) is a card. Front is the block, back its children (attribute children left out).
+Cloze syntax (clozes.py, per dialect) makes a cloze note. ``#reversed`` or ``direction:: <->``
+adds the reverse card. ``#no-card`` or
 ``disable-anki-sync:: true`` on the block, an ancestor or the page excludes it. A ``Tags::``
 attribute is page metadata, never a card, even when it lists a card tag.
 
