@@ -5,9 +5,9 @@ Marking rules (the README's "Marking cards in your notes"): a block carrying a c
 (``#card``, ``#[[card]]``, ``[[card]]``; configurable; marks.py says which forms mark a card in
 which dialect) is a card. Front is the block, back its children (attribute children left out).
 Cloze syntax (clozes.py, per dialect) makes a cloze note. ``#reversed`` or ``direction:: <->``
-adds the reverse card. ``#no-card`` or
-``disable-anki-sync:: true`` on the block, an ancestor or the page excludes it. A ``Tags::``
-attribute is page metadata, never a card, even when it lists a card tag.
+adds the reverse card. ``#no-card`` or ``disable-anki-sync:: true`` on the block, an ancestor
+or the page excludes it. A ``Tags::`` attribute is page metadata, never a card, even when it
+lists a card tag.
 
 Guarantees: collecting cards never renders. A CardSpec is a plain value: what the note should
 be (key, kind, deck, tags), not what it says; note_fields.NoteRenderer renders it. Each spec
