@@ -934,9 +934,7 @@ class FenceProcessor(BlockProcessor):
         language, code = whole.group(1) or "", whole.group(2)
         if code is None:
             code = whole.group(3)
-        pre = etree.SubElement(parent, "pre")
-        attrs = {"class": f"language-{language.lower()}"} if language else {}
-        etree.SubElement(pre, "code", attrs).text = AtomicString(code)
+        _code_block(parent, language, code)
 
 
 class RoamQuoteProcessor(BlockProcessor):
@@ -951,6 +949,33 @@ class RoamQuoteProcessor(BlockProcessor):
         self.parser.parseChunk(quote, block)
 
 
+def _take_fenced(blocks: list[str], opening: re.Match[str], closer: re.Pattern[str]) -> str:
+    """Take the fenced text that ``opening`` (matched at the start of ``blocks[0]``) begins,
+    up to the first line ``closer`` matches (or to the end), out of ``blocks``; what follows
+    the closing line on its chunk goes back as the next block. Returns the text between."""
+    offset, found = 0, None
+    for index, chunk in enumerate(blocks):
+        found = closer.search(chunk, opening.end() if index == 0 else 0)
+        if found is not None:
+            break
+        offset += len(chunk) + 2  # the blank line Markdown split the chunks at
+    taken = index + 1
+    whole = "\n\n".join(blocks[:taken])
+    del blocks[:taken]
+    if found is None:
+        return whole[opening.end() :]
+    rest = whole[offset + found.end() :].strip("\n")
+    if rest:
+        blocks.insert(0, rest)
+    return whole[opening.end() : offset + found.start()]
+
+
+def _code_block(parent: etree.Element, language: str, code: str) -> None:
+    pre = etree.SubElement(parent, "pre")
+    attrs = {"class": f"language-{language.lower()}"} if language else {}
+    etree.SubElement(pre, "code", attrs).text = AtomicString(code)
+
+
 class TildeFenceProcessor(BlockProcessor):
     """Markdown's ``~~~lang`` fences (Logseq, Obsidian), closed by a line of as many tildes;
     the chunks between are taken in one slice."""
@@ -962,24 +987,8 @@ class TildeFenceProcessor(BlockProcessor):
         opening = _TILDE_OPEN.match(blocks[0])
         assert opening is not None
         closer = re.compile(rf"^[ \t]*{opening.group(1)}~*[ \t]*$", re.MULTILINE)
-        offset, found = 0, None
-        for index, chunk in enumerate(blocks):
-            found = closer.search(chunk, opening.end() if index == 0 else 0)
-            if found is not None:
-                break
-            offset += len(chunk) + 2
-        taken = index + 1
-        whole = "\n\n".join(blocks[:taken])
-        del blocks[:taken]
-        end = offset + found.start() if found is not None else len(whole)
-        rest = whole[offset + found.end() :].strip("\n") if found is not None else ""
-        if rest:
-            blocks.insert(0, rest)
-        language = opening.group(2)
-        pre = etree.SubElement(parent, "pre")
-        attrs = {"class": f"language-{language.lower()}"} if language else {}
-        code = whole[opening.end() : end]
-        etree.SubElement(pre, "code", attrs).text = AtomicString(code.rstrip("\n") + "\n")
+        code = _take_fenced(blocks, opening, closer)
+        _code_block(parent, opening.group(2), code.rstrip("\n") + "\n")
 
 
 class CalloutProcessor(BlockProcessor):
@@ -1021,25 +1030,10 @@ class OrgBlockProcessor(BlockProcessor):
         kind = opening.group(1).lower()
         closer = re.compile(rf"^[ \t]*#\+END_{re.escape(opening.group(1))}[ \t]*$",
                             re.MULTILINE | re.IGNORECASE)
-        offset, found = 0, None
-        for index, chunk in enumerate(blocks):
-            found = closer.search(chunk, opening.end() if index == 0 else 0)
-            if found is not None:
-                break
-            offset += len(chunk) + 2
-        taken = index + 1
-        whole = "\n\n".join(blocks[:taken])
-        del blocks[:taken]
-        end = offset + found.start() if found is not None else len(whole)
-        rest = whole[offset + found.end() :].strip("\n") if found is not None else ""
-        if rest:
-            blocks.insert(0, rest)
-        content = whole[opening.end() : end].strip("\n")
+        content = _take_fenced(blocks, opening, closer).strip("\n")
         if kind in self._CODE:
-            language = opening.group(2).split()[0] if opening.group(2).split() else ""
-            pre = etree.SubElement(parent, "pre")
-            attrs = {"class": f"language-{language.lower()}"} if language else {}
-            etree.SubElement(pre, "code", attrs).text = AtomicString(content + "\n")
+            words = opening.group(2).split()
+            _code_block(parent, words[0] if words else "", content + "\n")
             return
         if kind == "comment":
             return

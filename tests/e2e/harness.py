@@ -51,6 +51,24 @@ DRIVER_ADDON_NAME = "anki_e2e_driver"
 # Anki runs on the interpreter running the tests (the project's .venv).
 DEFAULT_PYTHON = Path(sys.executable)
 
+# Driver code that starts a 10 ms timer on Anki's main thread and keeps the worst gap between
+# its ticks: ``mw._heartbeat`` is (the timer, {"last": ..., "worst": seconds}). A tick that
+# comes late is the main thread held up (the bench's and the e2e tests' measure of a stall).
+START_HEARTBEAT = (
+    "from aqt.qt import QTimer\n"
+    "import time\n"
+    "hb = {'last': time.perf_counter(), 'worst': 0.0}\n"
+    "def tick():\n"
+    "    t = time.perf_counter()\n"
+    "    hb['worst'] = max(hb['worst'], t - hb['last'])\n"
+    "    hb['last'] = t\n"
+    "timer = QTimer(mw)\n"
+    "timer.timeout.connect(tick)\n"
+    "timer.start(10)\n"
+    "mw._heartbeat = (timer, hb)\n"
+    "result = True"
+)
+
 
 class AnkiHarnessError(RuntimeError):
     """Raised for harness-level failures (startup, timeouts, bad exit)."""

@@ -184,19 +184,34 @@ class Session:
             cache.changes = self.pending | _affected(before, shown)
 
 
-def merge_blocks(graph: Graph, parsed: list[Parsed]) -> bool:
-    """Put the blocks of every page parsed on its own into the (empty) graph, in order:
-    True when no uid is in two pages; else False, with the graph's blocks left empty (the
-    caller assembles the pages one by one)."""
+def assemble(graph: Graph, read: list[tuple[str, Parsed]],
+             reparse: Callable[[str, Parsed], Page],
+             kept: Callable[[str, Parsed, Page], None] | None = None) -> dict[str, Shown]:
+    """Put each page parsed on its own into the (empty) graph, in path order, and say what
+    each shows. A page whose uids are all still free goes in as cached (``kept`` is then told
+    of it, for what the reader keeps beside the graph); one with a uid another page took
+    first is parsed again from its text against the graph by ``reparse``, as a full read
+    would parse it."""
     blocks = graph.blocks
-    total = 0
-    for one in parsed:
-        blocks.update(one.blocks)
-        total += len(one.blocks)
-    if len(blocks) == total:
-        return True
-    blocks.clear()
-    return False
+    for _, parsed in read:
+        blocks.update(parsed.blocks)
+    clash_free = len(blocks) == sum(len(parsed.blocks) for _, parsed in read)
+    if not clash_free:
+        blocks.clear()  # assembled page by page below
+    shown: dict[str, Shown] = {}
+    for rel, parsed in read:
+        if clash_free or blocks.keys().isdisjoint(parsed.blocks):
+            page = graph.add_page(parsed.page)
+            if not clash_free:
+                blocks.update(parsed.blocks)
+            if kept is not None:
+                kept(rel, parsed, page)
+            shown[rel] = shown_as_cached(parsed)
+        else:
+            known = len(blocks)
+            page = reparse(rel, parsed)
+            shown[rel] = shown_as_parsed(page, list(blocks.values())[known:])
+    return shown
 
 
 def shown_as_cached(parsed: Parsed) -> Shown:

@@ -36,10 +36,7 @@ from .files import Budget, Found, decode, read_file, walk
 from .folder_cache import (
     FolderCache,
     Parsed,
-    Shown,
-    merge_blocks,
-    shown_as_cached,
-    shown_as_parsed,
+    assemble,
 )
 from .outline import FENCE, digest, parse, plain, split_lines, within
 
@@ -100,10 +97,11 @@ def read(path: str | Path, graph_name: str, cache: FolderCache | None = None) ->
 def _read_cached(graph: Graph, cache: FolderCache, config: _Config,
                  files: list[tuple[Found, bool]], budget: Budget) -> None:
     session = cache.begin("logseq", graph.root)
-    read: list[tuple[str, str, Parsed]] = []
+    read: list[tuple[str, Parsed]] = []
+    titles: dict[str, str] = {}
     for file, journal in files:
         rel = file.rel
-        title = config.title(rel, journal)
+        title = titles[rel] = config.title(rel, journal)
 
         def parse(data: bytes, rel: str = rel, title: str = title) -> Parsed:
             text, _ = decode(data)
@@ -113,21 +111,13 @@ def _read_cached(graph: Graph, cache: FolderCache, config: _Config,
 
         parsed = session.parsed(rel, file.path, budget, title, parse)
         graph.file_digests[rel] = parsed.digest
-        read.append((rel, title, parsed))
-    shown: dict[str, Shown] = {}
-    clash_free = merge_blocks(graph, [parsed for _, _, parsed in read])
-    for rel, title, parsed in read:
-        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
-            graph.add_page(parsed.page)
-            if not clash_free:
-                graph.blocks.update(parsed.blocks)
-            shown[rel] = shown_as_cached(parsed)
-        else:  # a uid another page took first: parsed again against the graph, as read does
-            known = len(graph.blocks)
-            page = build_page(graph, rel, split_lines(parsed.text), title,
-                              plain=plain(parsed.text))
-            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
-    session.finish(shown)
+        read.append((rel, parsed))
+
+    def reparse(rel: str, parsed: Parsed) -> Page:
+        return build_page(graph, rel, split_lines(parsed.text), titles[rel],
+                          plain=plain(parsed.text))
+
+    session.finish(assemble(graph, read, reparse))
 
 
 # Building pages --------------------------------------------------------------------------

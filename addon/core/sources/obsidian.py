@@ -62,10 +62,7 @@ from .files import Budget, decode, read_file, walk
 from .folder_cache import (
     FolderCache,
     Parsed,
-    Shown,
-    merge_blocks,
-    shown_as_cached,
-    shown_as_parsed,
+    assemble,
     with_texts,
 )
 from .outline import digest
@@ -146,7 +143,8 @@ def _read_cached(vault: _Vault, cache: FolderCache, files: dict[str, str],
                  titles: list[tuple[str, str]], budget: Budget) -> None:
     graph = vault.graph
     session = cache.begin("obsidian", graph.root)
-    read: list[tuple[str, str, Parsed]] = []
+    read: list[tuple[str, Parsed]] = []
+    title_of = dict(titles)
     for rel, title in titles:
 
         def parse(data: bytes, rel: str = rel, title: str = title) -> Parsed:
@@ -159,30 +157,27 @@ def _read_cached(vault: _Vault, cache: FolderCache, files: dict[str, str],
 
         parsed = session.parsed(rel, files[rel], budget, title, parse)
         graph.file_digests[rel] = parsed.digest
-        read.append((rel, title, parsed))
-    shown: dict[str, Shown] = {}
+        read.append((rel, parsed))
     embeds: dict[str, list[Block]] = {}
-    clash_free = merge_blocks(graph, [parsed for _, _, parsed in read])
-    for rel, title, parsed in read:
-        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
-            page = graph.add_page(parsed.page)
-            vault.by_path[rel.lower()] = page
-            if not clash_free:
-                graph.blocks.update(parsed.blocks)
-            ids, raw = parsed.data
-            vault.ids[rel] = ids
-            for block, text in raw:
-                block.string = text  # as parsed: resolved below against this graph
-            embeds[rel] = [block for block, _ in raw]
-            vault.embeds.extend(embeds[rel])
-            shown[rel] = shown_as_cached(parsed)
-        else:  # a uid another note took first: parsed again against the graph, as read does
-            page = graph.add_page(Page(title=title, path=rel))
-            vault.by_path[rel.lower()] = page
-            known, first = len(graph.blocks), len(vault.embeds)
-            _parse_note(vault, page, parsed.text)
-            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
-            embeds[rel] = vault.embeds[first:]
+
+    def kept(rel: str, parsed: Parsed, page: Page) -> None:
+        vault.by_path[rel.lower()] = page
+        ids, raw = parsed.data
+        vault.ids[rel] = ids
+        for block, text in raw:
+            block.string = text  # as parsed: resolved below against this graph
+        embeds[rel] = [block for block, _ in raw]
+        vault.embeds.extend(embeds[rel])
+
+    def reparse(rel: str, parsed: Parsed) -> Page:
+        page = graph.add_page(Page(title=title_of[rel], path=rel))
+        vault.by_path[rel.lower()] = page
+        first = len(vault.embeds)
+        _parse_note(vault, page, parsed.text)
+        embeds[rel] = vault.embeds[first:]
+        return page
+
+    shown = assemble(graph, read, reparse, kept)
     vault.resolve_embeds()
     for rel, blocks in embeds.items():
         if blocks:

@@ -199,40 +199,13 @@ def read(
     read of the socket; ``answer_bytes`` and ``answer_seconds`` one answer, ``read_seconds``
     the whole read (the defaults are ``limits``').
     """
-    label = f"{SCHEME}{graph}"
-    try:
-        name = graph_name(graph)
-    except ValueError as err:
-        raise SourceError(label, str(err)) from None
-    if not token or not token.strip():
-        raise SourceError(label, _NO_TOKEN)
-    token = token.strip()
-    if not (token.isascii() and token.isprintable()) or " " in token:
-        # A token pasted with a smart quote or an invisible character: HTTP headers cannot
-        # carry it (a UnicodeEncodeError deep in http.client), and no Roam token holds one.
-        raise SourceError(label, _BAD_TOKEN)
-    base = base_url.strip().rstrip("/")
-    if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).hostname:
-        raise SourceError(label, f"the Roam API base URL {_printable(base_url)!r} is not an "
-                                 "http(s) URL")
     if chunk < 1:
         raise ValueError("chunk must be at least 1 page")
     own_session = session is None
-    client = _Client(
-        graph=name,
-        token=token,
-        base_url=base,
-        session=session or requests.Session(),
-        timeout=timeout,
-        limiter=limiter or limiter_for(base, name),
-        retries=retries,
-        backoff=backoff,
-        answer_bytes=answer_bytes,
-        answer_seconds=answer_seconds,
-        deadline=time.monotonic() + read_seconds,
-        read_seconds=read_seconds,
-        notice=notice,
-    )
+    client = connect(graph, token, base_url, session=session, timeout=timeout,
+                     limiter=limiter, retries=retries, backoff=backoff,
+                     answer_bytes=answer_bytes, answer_seconds=answer_seconds,
+                     read_seconds=read_seconds, notice=notice)
     try:
         with gc_paused():
             return _read(client, chunk, progress)

@@ -31,10 +31,7 @@ from .files import Budget, Found, decode, read_file, walk
 from .folder_cache import (
     FolderCache,
     Parsed,
-    Shown,
-    merge_blocks,
-    shown_as_cached,
-    shown_as_parsed,
+    assemble,
 )
 from .outline import parse_text, plain
 
@@ -121,19 +118,7 @@ def _read_cached(graph: Graph, cache: FolderCache, found: list[Found], budget: B
             return Parsed(_add_page(scratch, rel, text), scratch.blocks, text)
 
         read.append((file.rel, session.parsed(file.rel, file.path, budget, None, parse)))
-    shown: dict[str, Shown] = {}
-    clash_free = merge_blocks(graph, [parsed for _, parsed in read])
-    for rel, parsed in read:
-        if clash_free or graph.blocks.keys().isdisjoint(parsed.blocks):
-            graph.add_page(parsed.page)
-            if not clash_free:
-                graph.blocks.update(parsed.blocks)
-            shown[rel] = shown_as_cached(parsed)
-        else:  # a uid another page took first: parsed again against the graph, as read does
-            known = len(graph.blocks)
-            page = _add_page(graph, rel, parsed.text)
-            shown[rel] = shown_as_parsed(page, list(graph.blocks.values())[known:])
-    session.finish(shown)
+    session.finish(assemble(graph, read, lambda rel, parsed: _add_page(graph, rel, parsed.text)))
 
 
 def name_blocks(graph: Graph, page: Page, made: list[Block], plain: bool = False) -> None:
