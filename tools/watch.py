@@ -217,10 +217,10 @@ class Watch:
             graph, scope, requests, look = found
             if link is not None:
                 link.sync()  # reviews and notes from other devices first
+                if look is not None:
+                    look.compare(col)  # the collection as the pull left it
             if look is not None:
-                look.compare(col)
-                # After the pull from AnkiWeb: a collection changed since the last turn
-                # settled is planned whole.
+                # A collection changed since the last turn settled is planned whole.
                 scope = pipeline.scope_for(self.folder_cache, look, col)
             planned = pipeline.plan(self.source, graph, col, self.options, self.read_options,
                                     scope=scope)

@@ -80,10 +80,6 @@ def deck_id(name: str) -> int:
     return stable_id("deck", unicodedata.normalize("NFC", name).casefold())
 
 
-def is_derived(identifier: int) -> bool:
-    return ID_FLOOR <= identifier < ID_FLOOR + ID_SPAN
-
-
 def free_ids(wanted: Iterable[int], taken: Container[int] | Callable[[int], bool]
              ) -> list[int]:
     """``wanted`` ids in order, each moved past ids that are taken or already handed out in

@@ -24,12 +24,10 @@ import requests
 
 from .model import Graph, SourceError, graph_name
 from .sources import roam_api, roam_local
-from .sources.detect import is_api
 from .sources.registry import ReadOptions, local_target
 from .sources.roam_mirror import Querying, Refresh, RoamMirror
 
 SWEEP_SECONDS = 300.0
-is_live = is_api
 
 
 @dataclass

@@ -760,11 +760,6 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _widget_name(inner: str) -> str:
-    match = _WIDGET_NAME.match(inner)
-    return page_title_text(match.group(1)).strip().lower() if match else ""
-
-
 def _youtube_id(url: str) -> str | None:
     parts = urlsplit(url)
     host = parts.netloc.lower().removeprefix("www.").removeprefix("m.")

@@ -44,11 +44,6 @@ class Sides:
     # Anki edits the user chose to keep on a source that cannot be written (not reported).
     acknowledged: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def anki_fields(self) -> set[str]:
-        """Every field whose text is Anki's to keep unless a policy says otherwise."""
-        return {*self.anki, *self.conflicts, *self.acknowledged}
-
 
 def compare(state: NoteState | None, current: Mapping[str, str], rendered: Mapping[str, str]
             ) -> Sides:

@@ -178,13 +178,6 @@ class Ledger:
                 self._write({source: look.known})
         return look
 
-    def check(self, source: str, options: SyncOptions, col: Collection, extra: str = ""
-              ) -> Look:
-        """``look`` and ``Look.compare`` in one: see ``Look.unchanged``."""
-        look = self.look(source, options, extra)
-        look.compare(col)
-        return look
-
     def record(self, col: Collection, done: Sequence[tuple[Look, SyncPlan | None]],
                before: CollectionState | None = None) -> None:
         """Remember each source's run, once the run is over (``before``: the collection's
@@ -222,9 +215,6 @@ class Ledger:
         before = collection_state(col)
         yield
         self.record(col, done, before)
-
-    def forget(self, source: str) -> None:
-        self._write({source: None})
 
     # The file -----------------------------------------------------------------------------
 

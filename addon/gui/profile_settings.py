@@ -31,10 +31,6 @@ class ProfileSettings:
         self.mw = mw
         self.addon = addon
 
-    @property
-    def available(self) -> bool:
-        return self.mw.pm is not None and self.mw.pm.profile is not None
-
     def read(self) -> dict[str, Any]:
         profile = self.mw.pm.profile if self.mw.pm is not None else None
         stored = profile.get(PROFILE_KEY) if profile is not None else None

@@ -30,6 +30,7 @@ from tests.e2e.test_anki_desktop import (
     start_anki,
     wait_for_report,
 )
+from tests.roam import find_block
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,16 +46,6 @@ PAGE_TITLE = ("Roam Research Notes on Dwarkesh Patel Conversation with Sholto Do
 
 def seed_pages() -> list[dict]:
     return json.loads((ROOT / "seeds" / "roam-bridge-demo.json").read_text(encoding="utf-8"))
-
-
-def find(pages: list[dict], uid: str) -> dict:
-    stack = [b for p in pages for b in p.get("children", [])]
-    while stack:
-        raw = stack.pop()
-        if raw["uid"] == uid:
-            return raw
-        stack.extend(raw.get("children", []))
-    raise KeyError(uid)
 
 
 class Notes:
@@ -210,8 +201,9 @@ def test_the_panel_shows_what_the_note_holds_after_an_undo(notes: Notes) -> None
     before = driver.eval(panel)
     assert "They suggest that" in before, "the block just before the card"
     pages = seed_pages()
-    find(pages, SECTION)["string"] = ("[[superposition]], secret communication, and a heading "
-                                      "long enough for the breadcrumb to shorten it")
+    find_block(pages, SECTION)["string"] = (
+        "[[superposition]], secret communication, and a heading "
+        "long enough for the breadcrumb to shorten it")
     notes.write(pages)
     assert notes.sync()["updated"] == 4
     assert "long enough for the breadcrumb" in driver.eval(panel), "the shortened parent"
@@ -357,7 +349,8 @@ def test_the_browser_context_menu_opens_syncs_and_pins(notes: Notes) -> None:
     choose(anki, "Pin: your notes never overwrite it")
     driver.wait_until(f"'roam-bridge::pinned' in mw.col.get_note({nid}).tags", timeout=10)
     pages = seed_pages()
-    find(pages, KNOWLEDGE)["string"] = "Pinned, so never written: knowledge distillation #card"
+    find_block(pages, KNOWLEDGE)["string"] = (
+        "Pinned, so never written: knowledge distillation #card")
     notes.write(pages)
     report = notes.sync()
     assert report["updated"] == 0
@@ -425,8 +418,8 @@ def test_preview_lists_the_changes_and_leaves_out_an_unticked_note(notes: Notes)
     anki = notes.anki
     driver = anki.driver
     pages = seed_pages()
-    find(pages, KNOWLEDGE)["string"] = "What is [[knowledge distillation]], briefly? #card"
-    find(pages, ADAPTIVE)["string"] = "What is [[adaptive compute]]? #[[card]]"
+    find_block(pages, KNOWLEDGE)["string"] = "What is [[knowledge distillation]], briefly? #card"
+    find_block(pages, ADAPTIVE)["string"] = "What is [[adaptive compute]]? #[[card]]"
     notes.write(pages)
     before = {uid: notes.note(uid, "['Front']") for uid in (KNOWLEDGE, ADAPTIVE)}
     mod = driver.eval("mw.col.mod")
@@ -462,9 +455,9 @@ def test_the_guard_asks_and_escape_writes_nothing(notes: Notes) -> None:
     anki = notes.anki
     driver = anki.driver
     pages = seed_pages()
-    knowledge = find(pages, KNOWLEDGE)
+    knowledge = find_block(pages, KNOWLEDGE)
     knowledge["string"] = "Edited in a suspect export: knowledge distillation? #card"
-    section = find(pages, SECTION)
+    section = find_block(pages, SECTION)
     pages[0]["children"] = [b for b in pages[0]["children"] if "::" in b["string"]
                             or b is section]
     notes.write(pages)
@@ -494,7 +487,8 @@ def test_a_background_sync_during_review_does_not_take_the_undo(notes: Notes) ->
     answer_undo = driver.eval("mw.col.undo_status().undo")
     assert answer_undo != "Roam Bridge sync"
     pages = seed_pages()
-    find(pages, KNOWLEDGE)["string"] = "What is [[knowledge distillation]], after review? #card"
+    find_block(pages, KNOWLEDGE)["string"] = (
+        "What is [[knowledge distillation]], after review? #card")
     notes.write(pages)
     driver.exec(f"{GUI}.CONTROLLER.request(manual=False)\nresult = True")
     time.sleep(1.0)
@@ -639,7 +633,7 @@ def test_a_sync_that_changed_cards_is_pushed_to_ankiweb_when_asked(notes: Notes)
         time.sleep(0.5)
         assert driver.eval("mw._pushes") == [], "a sync that wrote nothing pushes nothing"
         pages = seed_pages()
-        find(pages, KNOWLEDGE)["string"] = "What is [[knowledge distillation]], pushed? #card"
+        find_block(pages, KNOWLEDGE)["string"] = "What is [[knowledge distillation]], pushed? #card"
         notes.write(pages)
         assert notes.sync()["updated"] == 1
         driver.wait_until("mw._pushes == [True]", timeout=10)

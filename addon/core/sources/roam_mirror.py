@@ -83,7 +83,6 @@ class Refresh:
     full: bool = False
     scope: set[str] = field(default_factory=set)
     requests: int = 0
-    pulled_pages: int = 0
 
     @property
     def changed(self) -> bool:
@@ -157,7 +156,7 @@ class RoamMirror:
         self._sizes = {uid: _size(page) for uid, page in self._pages.items()}
         self._shown_by = {}
         self._index_refs(graph.blocks.values())
-        return Refresh(full=True, pulled_pages=len(graph.pages))
+        return Refresh(full=True)
 
     def _latest(self, client: _Counted) -> int:
         result, _ = client.q(_LATEST, [])
@@ -188,7 +187,7 @@ class RoamMirror:
             return self._read_all(client)
         result = Refresh()
         if pages:
-            result.scope, result.pulled_pages = self._repull(client, pages)
+            result.scope = self._repull(client, pages)
         # Only now, with the pages safely in the mirror, is the news taken as known.
         latest = max([self.cursor, *changed.values()])
         self._seen = {u: t for u, t in {**self._seen, **changed}.items()
@@ -231,9 +230,9 @@ class RoamMirror:
         gone = {uid for uid, size in self._sizes.items() if size and uid not in sizes}
         return differ | gone
 
-    def _repull(self, client: _Counted, uids: set[str]) -> tuple[set[str], int]:
+    def _repull(self, client: _Counted, uids: set[str]) -> set[str]:
         """Pull these pages again and put them in the mirror; returns the scope (see the
-        module docstring) and the number of pages pulled."""
+        module docstring)."""
         assert self.graph is not None
         pulled = pull_pages(client, sorted(uids), self.chunk, pages_only=True)
         fresh = self._build(pulled, client.label)
@@ -271,7 +270,7 @@ class RoamMirror:
                 page = self._pages.get(page_uid)
                 if page is not None:
                     scope.update(b.uid for b in _blocks(page))
-        return scope, len(pulled) + (len(elsewhere) if elsewhere else 0)
+        return scope
 
     def _build(self, pulled: dict[str, dict[str, Any]], label: str) -> dict[str, Page]:
         """Pulled pages as Pages of their own (not yet in the mirror's graph), by uid."""
