@@ -16,23 +16,13 @@ from addon.core.cards import collect
 from addon.core.config import CardOptions, SyncOptions
 from addon.core.sources import logseq, obsidian
 from addon.core.sources.detect import detect_kind, is_notes_folder, read_source
+from tests.test_roam_markdown import write
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 # A 1x1 PNG.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4c80000000049454e44ae426082")
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return root
 
 
 def synced_notes(col: Collection, source: Path, kind: str = "auto") -> dict[str, dict]:

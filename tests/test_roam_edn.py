@@ -278,10 +278,20 @@ def truncated(tmp_path: Path, keep: float) -> bytes:
          "not [e a v tx]"),
         (b"#datascript/DB {:schema {" + b"[" * 50_000 + b"]" * 50_000 + b" 1}, :datoms []}",
          "nested too deeply"),
+        (edn_db('[1 :node/title "P" 9]') + b" trailing", "more after"),
+        (edn_db('[1 :node/title "P" 9]', "[1 :x #foo]"), "a tag without a value"),
+        (edn_db('[1 :node/title "P" 9]', "#_"), "#_ without a value"),
+        (edn_db('[1 :node/title "P" 9]') + b"#_" * 100_000, "more after"),
+        (b"#datascript/DB {:schema {} :datoms [" + b"#_ " * 100_000 + b"[1 2 3 4]]}",
+         "#_ without a value"),
+        (b'#datascript/DB {:schema {} :datoms [[1 :node/title \\\xc3 9]]}', "UTF-8"),
+        (b"#datascript/DB {:schema {:a} :datoms []}", "key without a value"),
     ],
     ids=["empty", "not-edn", "json", "map-without-datoms", "vector", "no-datoms",
          "no-pages", "short-datom", "bad-utf8", "bad-escape", "mismatched-bracket",
-         "deeply-nested-datom", "deeply-nested-map-key"],
+         "deeply-nested-datom", "deeply-nested-map-key", "after-the-map", "tag-without-value",
+         "discard-without-value", "discards-after",
+         "100k-discards", "bad-utf8-char", "odd-map"],
 )
 def test_bad_input_raises_one_clear_source_error(
     tmp_path: Path, content: bytes, reason: str
@@ -520,31 +530,6 @@ def test_edn_and_json_exports_of_one_graph_give_the_same_graph(tmp_path: Path) -
     assert attributes(from_edn) == attributes(from_json_file)
     assert from_edn.pages["Attributes"].attributes()["type"] == ("Type", "[[Book]]")
     assert from_edn.blocks["at4"].attribute == ("Nested", "x")
-
-
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        (edn_db('[1 :node/title "P" 9]') + b" trailing", "more after"),
-        (edn_db('[1 :node/title "P" 9]', "[1 :x #foo]"), "a tag without a value"),
-        (edn_db('[1 :node/title "P" 9]', "#_"), "#_ without a value"),
-        (edn_db('[1 :node/title "P" 9]') + b"#_" * 100_000, "more after"),
-        (b"#datascript/DB {:schema {} :datoms [" + b"#_ " * 100_000 + b"[1 2 3 4]]}",
-         "#_ without a value"),
-        (b'#datascript/DB {:schema {} :datoms [[1 :node/title \\\xc3 9]]}', "UTF-8"),
-        (b"#datascript/DB {:schema {:a} :datoms []}", "key without a value"),
-    ],
-    ids=["after-the-map", "tag-without-value", "discard-without-value", "discards-after",
-         "100k-discards", "bad-utf8-char", "odd-map"],
-)
-def test_more_bad_input_raises_one_clear_source_error(
-    tmp_path: Path, content: bytes, reason: str
-) -> None:
-    bad = tmp_path / "bad.edn"
-    bad.write_bytes(content)
-    with pytest.raises(SourceError) as err:
-        roam_edn.read(bad, "g")
-    assert reason in err.value.message
 
 
 @pytest.mark.parametrize("separator", [" ", ",\n"], ids=["roam-layout", "pretty"])

@@ -168,7 +168,7 @@ class _Builder:
             if ntid not in blanks:
                 # Exactly as the user's collection has it, or the importer would make a copy.
                 add_notetype_with_id(scratch, copy.deepcopy(self.notetypes[ntid]))
-                blanks[ntid] = scratch.new_note(scratch.models.get(ntid))  # type: ignore[arg-type]
+                blanks[ntid] = scratch.new_note(current_notetype(scratch, ntid))
                 names[ntid] = [f["name"] for f in self.notetypes[ntid]["flds"]]
             if note.deck_id not in decks:
                 # The importer maps decks by name, to the user's decks of that name.

@@ -98,7 +98,8 @@ def parse(
                 is_bullet = True
             if is_bullet:
                 if more:
-                    _finish(current, more)  # type: ignore[arg-type]
+                    assert current is not None  # lines before the first bullet are preamble
+                    _finish(current, more)
                     more = []
                 entry = known.get(indent)
                 if entry is None:
@@ -138,7 +139,8 @@ def parse(
                 not indented or line.lstrip().startswith(FENCE)):
             in_fence = not in_fence
     if more:
-        _finish(current, more)  # type: ignore[arg-type]
+        assert current is not None
+        _finish(current, more)
     while preamble and not preamble[-1].strip():
         preamble.pop()
     return Outline(preamble, made)
