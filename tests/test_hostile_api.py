@@ -327,7 +327,7 @@ def test_ctrl_c_ends_the_cli_with_one_line_and_nothing_written(
          str(collection), "--api-base-url", server.base],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "ROAM_API_TOKEN": TOKEN},
-        preexec_fn=_limit_memory,
+        preexec_fn=_at_a_terminal,
     )
     try:
         deadline = time.monotonic() + 30
@@ -345,6 +345,22 @@ def test_ctrl_c_ends_the_cli_with_one_line_and_nothing_written(
     assert not collection.exists()
 
 
+def _at_a_terminal() -> None:
+    """A child as a shell's foreground job starts it: within the memory limit, and with
+    Ctrl-C live (a background job, as CI may run us, starts with SIGINT ignored)."""
+    _limit_memory()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def ctrl_c_live() -> Iterator[None]:
+    """Python's own Ctrl-C handler, whatever the job this test runs in inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_live")
 def test_ctrl_c_while_the_collection_is_written_waits_for_the_write() -> None:
     with _deferred_interrupt() as interrupted:
         os.kill(os.getpid(), signal.SIGINT)
@@ -354,3 +370,15 @@ def test_ctrl_c_while_the_collection_is_written_waits_for_the_write() -> None:
     with pytest.raises(KeyboardInterrupt):  # and Ctrl-C works as before afterwards
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(1)
+
+
+def test_an_ignored_ctrl_c_stays_ignored_while_the_collection_is_written() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        with _deferred_interrupt() as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert interrupted == []
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -416,6 +416,8 @@ def _deferred_interrupt() -> Iterator[list[bool]]:
         came.append(True)
 
     previous = signal.signal(signal.SIGINT, note)
+    if previous == signal.SIG_IGN:  # started under nohup, or as a background job
+        signal.signal(signal.SIGINT, previous)
     try:
         yield came
     finally:
