@@ -121,12 +121,16 @@ class PanelIndex:
         """Parse every graph's index (worker thread), so the first review only looks up."""
         for path in self.folder.glob("*.json") if self.folder.is_dir() else ():
             try:
+                # The time before the bytes: a sync writing meanwhile leaves a newer time,
+                # and the next lookup reads the file again instead of keeping stale panels.
+                mtime = path.stat().st_mtime
                 index = orjson.loads(path.read_bytes())
                 prefix = next(iter(index)).rsplit(":", 1)[0] + ":" if index else None
             except (OSError, orjson.JSONDecodeError):
                 continue
-            if prefix and self.path(prefix) == path:
-                self._loaded[prefix] = (path.stat().st_mtime, index)
+            # A sync that wrote this graph meanwhile already left its index here.
+            if prefix and self.path(prefix) == path and prefix not in self._loaded:
+                self._loaded[prefix] = (mtime, index)
 
 
 class ContextPanel:
