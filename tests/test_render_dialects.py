@@ -130,6 +130,18 @@ def test_a_missing_uid_is_a_missing_block_but_other_text_in_parentheses_is_text(
     assert render("((not a uid))", ROAM) == "((not a uid))"
 
 
+@pytest.mark.parametrize(("text", "html"), [
+    ("Queries ask.\n[:div [:img {:src \"https://x.org/a__b.jpg\"}]]",
+     'Queries ask.<br><span class="rb-widget">hiccup: [:div [:img {:src '
+     '"https://x.org/a__b.jpg"}]]</span>'),
+    ("[:hr]", '<span class="rb-widget">hiccup: [:hr]</span>'),
+    ("a [:b] in a sentence", "a [:b] in a sentence"),
+])
+def test_a_line_of_logseq_hiccup_is_muted_text_never_html(text: str, html: str) -> None:
+    assert render(text, LOGSEQ) == html
+    assert "rb-widget" not in render(text, ROAM), "hiccup is Logseq's"
+
+
 # No false clozes ---------------------------------------------------------------------------
 
 
@@ -168,6 +180,18 @@ def test_which_cloze_syntaxes_each_dialect_reads() -> None:
             "{{c1::a}}, {{c2::b}}, {{c3::c}}, {{c4::d}}, {{c5::e}} and {{c6::f}}")
     assert has_cloze("$x {a}$", ClozeSyntax.of(ROAM, brace=True))
     assert not has_cloze("$x {a}$", ClozeSyntax.of(OBSIDIAN, brace=True))  # inline math
+
+
+@pytest.mark.parametrize(("text", "anki"), [
+    # Logseq's own docs (pages/Cloze.md of logseq/docs) write a cue after " \\\\ ".
+    ("Most apples are {{cloze red \\\\ color}}.", "Most apples are {{c1::red::color}}."),
+    ("The regular expression {{cloze \\\\ \\\\}} matches a backslash.",
+     "The regular expression {{c1::\\\\}} matches a backslash."),
+    ("{{cloze a \\\\ b \\\\ the cue}}", "{{c1::a \\\\ b::the cue}}"),
+    ("{{cloze no cue}}", "{{c1::no cue}}"),
+])
+def test_a_logseq_cloze_cue_is_anki_s_hint(text: str, anki: str) -> None:
+    assert cloze_text(text, ClozeSyntax.of(LOGSEQ)) == anki
 
 
 def test_a_cloze_outside_its_own_card_shows_its_content_not_braces() -> None:

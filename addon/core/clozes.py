@@ -139,7 +139,7 @@ def _cloze_spans(text: str, syntax: ClozeSyntax) -> tuple[list[_Span], set[int]]
             if explicit and int(explicit.group(1)) > 0 and content.strip():
                 used.add(int(explicit.group(1)))
             elif logseq and content.strip():
-                spans.append((start, end, None, content))
+                spans.append((start, end, None, logseq_cue_to_hint(content)))
             taken.append((start, end))
             cursor = end
     shorthand = _blank_spans(masked, taken)
@@ -160,6 +160,27 @@ def _cloze_spans(text: str, syntax: ClozeSyntax) -> tuple[list[_Span], set[int]]
     if not spans and not used:
         return None
     return spans, used
+
+
+def logseq_cue_to_hint(content: str) -> str:
+    """A Logseq cloze's ``answer \\\\ cue`` as Anki's ``answer::hint``. Logseq cuts at the
+    last ``\\\\``; one at the very end says there is no cue (so ``\\\\ \\\\`` is the
+    answer ``\\\\``)."""
+    answer, cut, cue = content.rpartition("\\\\")
+    if not cut:
+        return content
+    if not cue.strip():
+        return answer.strip() or content
+    return f"{answer.strip()}::{cue.strip()}"
+
+
+def hint_to_logseq_cue(content: str) -> str:
+    """The way back: Anki's ``answer::hint`` as Logseq writes it; an answer holding
+    ``\\\\`` gets the closing ``\\\\`` that says it has no cue."""
+    answer, cut, hint = content.partition("::")
+    if cut:
+        return f"{answer} \\\\ {hint}"
+    return f"{content} \\\\" if "\\\\" in content else content
 
 
 def _auto_numbers(digests: list[str], explicit: set[int], memory: ClozeMemory) -> list[int]:

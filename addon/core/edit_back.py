@@ -23,6 +23,7 @@ from difflib import SequenceMatcher
 
 from bs4 import BeautifulSoup
 
+from .clozes import hint_to_logseq_cue
 from .markup import Dialect, to_markup
 from .two_way import same
 
@@ -129,7 +130,7 @@ def _cloze_spellings(body: str, original: str) -> list[str]:
     if re.search(r"(?<!\{)\{c\d+:(?!:)", original):
         styles.append(lambda m: f"{{c{m.group(1)}:{m.group(2)}}}")
     if re.search(r"\{\{cloze[\s:]", original):
-        styles.append(lambda m: f"{{{{cloze {m.group(2)}}}}}")
+        styles.append(lambda m: f"{{{{cloze {hint_to_logseq_cue(m.group(2))}}}}}")
     if re.search(r"(?<!\{)\{(?!c\d+:)[^{}]+\}(?!\})", original):
         styles.append(lambda m: f"{{{m.group(2)}}}")
     spelled = [_ANKI_CLOZE.sub(style, body) for style in styles]

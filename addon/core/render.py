@@ -136,6 +136,9 @@ _FENCE_LINE = re.compile(r"^[ \t]*```", re.MULTILINE)
 _FENCE_WHOLE_START = re.compile(
     r"\A[ \t]*```[\w+#.-]*[ \t]*\n.*?\n[ \t]*```[ \t]*(?:\n|\Z)", re.DOTALL)
 _MARKER_RE = re.compile(_MARKER)
+# A line of Logseq hiccup (``[:div [:img {:src "…"}]]``), which Logseq shows as the HTML it
+# builds: live HTML is never built here, so it is muted text like other widgets.
+_HICCUP = r"(?m)^[ \t]*(\[:[A-Za-z][\w.#-]*(?:[ \t][^\n]*)?\])[ \t]*$"
 _SIMPLE_WIDGET = re.compile(r"\{\{[^{}]*\}\}")
 _SIMPLE_LINK = re.compile(r"\[\[[^\[\]]*\]\]")
 _LABEL_ESCAPE = re.compile(r"\\([\[\]])")
@@ -806,6 +809,8 @@ INLINE_SYNTAX: tuple[InlineSyntax, ...] = (
     InlineSyntax("rb_fence", 195, ("```",), lambda r: FencePattern(_FENCE)),
     InlineSyntax("rb_code", 190, ("`",),
                  lambda r: CodePattern(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")),
+    # After code, so a fence's lines stay code; before everything that could read inside it.
+    InlineSyntax("rb_hiccup", 189, ("[:",), lambda r: HiccupPattern(_HICCUP), LOGSEQ_ONLY),
     InlineSyntax("rb_math", 185, ("$$",), lambda r: MathPattern(r"\$\$(.+?)\$\$", r)),
     InlineSyntax("rb_inline_math", 184, ("$",), lambda r: MathPattern(_INLINE_MATH, r),
                  MARKDOWN_ONLY),
@@ -1354,6 +1359,14 @@ class MarkerPattern(InlineProcessor):
             el = _span("rb-done rb-canceled", "☒")
         el.tail = " " if m.end(0) < len(data) else ""
         return el, m.start(0), m.end(0)
+
+
+class HiccupPattern(InlineProcessor):
+    """A line of Logseq hiccup, as muted text exactly as written (its brackets are its
+    syntax, not page links)."""
+
+    def handleMatch(self, m: re.Match[str], data: str) -> tuple[etree.Element, int, int]:
+        return _span("rb-widget", f"hiccup: {m.group(1)}"), m.start(1), m.end(1)
 
 
 class PriorityPattern(InlineProcessor):
