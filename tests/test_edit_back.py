@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from addon.core.clozes import ClozeSyntax, cloze_text
 from addon.core.edit_back import block_text, same, transplant
 from addon.core.markup import to_markup
 
@@ -24,6 +25,14 @@ from addon.core.markup import to_markup
     ('<span class="rb-math">\\(e^{i\\pi}\\)</span>', "roam", "$$e^{i\\pi}$$"),
     ('<span class="rb-math">\\(e^{i\\pi}\\)</span>', "obsidian", "$e^{i\\pi}$"),
     ("one<br>two", "roam", "one\ntwo"),
+    # Found in the Logseq docs graph: a link's label keeps its emphasis and code, and italic
+    # around bold is written the way that reads back as italic around bold.
+    ('<a href="https://x.org"><strong>join</strong></a>', "logseq", "[**join**](https://x.org)"),
+    ('<a href="https://x.org"><code>beta</code> channel</a>', "logseq",
+     "[`beta` channel](https://x.org)"),
+    ("<em><strong>Linked references</strong></em>", "logseq", "_**Linked references**_"),
+    ("<em>Child <strong>D</strong></em>", "obsidian", "_Child **D**_"),
+    ("<em><strong>both</strong></em>", "roam", "__**both**__"),
     ("a&nbsp;b", "roam", "a b"),
 ])
 def test_field_html_reads_back_as_the_dialects_markup(html: str, dialect: str, markup: str
@@ -88,3 +97,14 @@ def test_clozes_are_written_back_in_the_syntax_the_block_used() -> None:
     assert block_text("{{c1::Paris}} is the capital of {{c2::France}}",
                       "{{c1::Paris}} is the capital", original, "roam", render, ["card"]) == (
         "{Paris} is the capital of {France} #card")
+
+
+def test_a_logseq_cue_goes_back_as_a_cue() -> None:
+    original = "Most apples are {{cloze red \\\\ color}}. #card"
+
+    def render(markup: str) -> str:
+        return cloze_text(markup.replace(" #card", ""), ClozeSyntax.of("logseq")) or markup
+
+    edited = "Most apples are {{c1::green::color}}."
+    assert block_text(edited, "Most apples are {{c1::red::color}}.", original, "logseq",
+                      render, ["card"]) == "Most apples are {{cloze green \\\\ color}}. #card"

@@ -78,6 +78,9 @@ def _node(node: object, dialect: Dialect) -> str:
         if not inner.strip():
             return inner
         start, end = _EMPHASIS[name][dialect]
+        if start == "*" and (inner.startswith("*") or inner.endswith("*")):
+            # Italic around bold: "***x***" would read as bold around italic, "_**x**_" not.
+            start = end = "_"
         return f"{start}{inner}{end}"
     if name == "code":
         code = node.get_text()
@@ -88,8 +91,9 @@ def _node(node: object, dialect: Dialect) -> str:
         href = str(node.get("href") or "")
         if not href.startswith(("http://", "https://")) or set(node.attrs) - {"href"}:
             raise Unmappable  # our own links to blocks and pages are not in the block's text
-        label = node.get_text()
-        return href if label == href else f"[{label}]({href})"
+        if node.get_text() == href:
+            return href
+        return f"[{_inner(node, dialect)}]({href})"  # the label keeps its own emphasis, code
     if "rb-page" in classes:
         shown = node.get_text()
         page = str(node.get("data-page") or node.get("title") or shown)
