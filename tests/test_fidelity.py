@@ -1,9 +1,10 @@
 """Whole exports, every block rendered: no markup left raw outside code and math, no clozes the
 author did not write, nothing live.
 
-The exports are the real Roam ones in ``tests/fixtures`` (JSON and EDN), the demo seed in every
-format, and our own corpora in ``render_corpus/``: ``syntax.json`` uses every piece of Roam
-syntax, nested in one another; ``roam-everyday.json``, the Logseq graph ``logseq/`` and the
+The exports are the real ones in ``tests/fixtures`` (Roam JSON and EDN, the Logseq docs graph,
+an Obsidian vault), the demo seed in every format, and our own corpora in ``render_corpus/``:
+``syntax.json`` uses every piece of Roam syntax, nested in one another;
+``roam-everyday.json``, the Logseq graph ``logseq/`` and the
 Obsidian vault ``obsidian/`` are written in the style of real graphs of each dialect (written
 for this project, not copied from anyone's notes), with the traps real graphs hold: braces
 that are no clozes, card tags used as words, fence marks mid-line, unclosed-looking markup.
@@ -36,6 +37,11 @@ EXPORTS: dict[Path, set[str]] = {
     **{path: set() for path in sorted((ROOT / "fixtures").glob("*/*.edn"))},
     **{SEEDS / name: SEED_CLOZES for name in (
         "roam-bridge-demo.json", "roam-edn", "roam-markdown", "logseq", "obsidian")},
+    # Real graphs (see their READMEs): the clozes are the ones the Logseq docs write.
+    ROOT / "fixtures" / "logseq-docs": {
+        "something", "clozes", "red::color", "\\\\", "@white999 on Discord",
+        "selection, a single block, a page, or the entire graph"},
+    ROOT / "fixtures" / "kepano-obsidian": set(),
     CORPUS / "syntax.json": {"Paris::city", "[[France]]", "hidden answer"},
     CORPUS / "roam-everyday.json": {"1885", "Ebbinghaus", "spaced", "massed"},
     CORPUS / "logseq": {"forgetting curve", "Hermann Ebbinghaus"},
