@@ -226,7 +226,7 @@ class SettingsDialog(QDialog):
             raw.get("on_conflict", DEFAULTS["on_conflict"]))))
         self._row(form, "Edited on both sides", self.on_conflict,
                   "A note edited in Anki whose block was edited too. Tools > Roam Bridge > "
-                  "Conflicts… settles each one.")
+                  "Conflicts and Anki edits… settles each one.")
         self.images = QCheckBox("Download images into Anki", tab)
         self.images.setChecked(bool(raw.get("download_images", DEFAULTS["download_images"])))
         self._row(form, None, self.images,
