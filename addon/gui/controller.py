@@ -723,7 +723,7 @@ def _wrote(report: sync.Report) -> bool:
 
 
 def report_dict(report: sync.Report, manual: bool) -> dict[str, Any]:
-    """The report as plain data, as the report dialog shows it and user_files keeps it."""
+    """The report as plain data, as the report dialog shows it and the profile's folder keeps it."""
     return {
         **report.counts(),
         "anki_edits": [{"key": e.key, "note_id": e.note_id, "conflict": e.conflict,
